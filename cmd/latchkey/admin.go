@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"text/tabwriter"
+
+	"latchkey/login/password"
+	"latchkey/provider"
+	"latchkey/seal"
+	"latchkey/store"
+	"latchkey/web"
+)
+
+func (e *env) user(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: user: want add, list, disable or reset-factors", errUsage)
+	}
+	switch args[0] {
+	case "add":
+		return e.userAdd(ctx, args[1:])
+	case "list":
+		if len(args) != 1 {
+			return fmt.Errorf("%w: user list takes no arguments", errUsage)
+		}
+		return e.userList(ctx)
+	case "disable":
+		if len(args) != 2 {
+			return fmt.Errorf("%w: user disable EMAIL", errUsage)
+		}
+		return e.userDisable(ctx, args[1])
+	case "reset-factors":
+		return errors.New("user reset-factors: not available in this version yet")
+	default:
+		return fmt.Errorf("%w: user: unknown subcommand %q", errUsage, args[0])
+	}
+}
+
+// MinPasswordLength follows NIST SP 800-63B.
+const MinPasswordLength = 8
+
+func (e *env) userAdd(ctx context.Context, args []string) error {
+	var email string
+	fromStdin := false
+	for _, a := range args {
+		switch {
+		case a == "--password-stdin":
+			fromStdin = true
+		case strings.HasPrefix(a, "-"):
+			return fmt.Errorf("%w: user add: unknown flag %q", errUsage, a)
+		case email != "":
+			return fmt.Errorf("%w: user add takes one EMAIL", errUsage)
+		default:
+			email = a
+		}
+	}
+	if email == "" {
+		return fmt.Errorf("%w: user add EMAIL [--password-stdin]", errUsage)
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email {
+		return fmt.Errorf("EMAIL: %q is not an email address", email)
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	var hash string
+	if fromStdin {
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return errors.New("--password-stdin: no password on standard input")
+		}
+		pw := strings.TrimRight(line, "\r\n")
+		if len([]rune(pw)) < MinPasswordLength {
+			return fmt.Errorf("password: at least %d characters", MinPasswordLength)
+		}
+		if len(pw) > password.MaxLength {
+			return fmt.Errorf("password: at most %d bytes", password.MaxLength)
+		}
+		h := &password.Hasher{Params: password.OWASP}
+		if hash, err = h.Hash(pw); err != nil {
+			return err
+		}
+	}
+	st, err := e.openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	u := &store.User{ID: web.RandomString(nil, 16), Email: email, PasswordHash: hash}
+	if err := st.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("EMAIL: a user with %s already exists", store.NormalizeEmail(email))
+		}
+		return err
+	}
+	_ = st.Audit(ctx, store.AuditEvent{UserID: u.ID, Event: "user.created", Detail: "by admin (cli)"})
+	fmt.Fprintf(e.stdout, "created user %s (%s)\n", u.Email, u.ID)
+	return nil
+}
+
+func (e *env) userList(ctx context.Context) error {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	st, err := e.openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	users, err := st.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EMAIL\tID\tSTATUS\tCREATED")
+	for _, u := range users {
+		status := "active"
+		if u.Disabled {
+			status = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Email, u.ID, status, u.CreatedAt.UTC().Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
+
+func (e *env) userDisable(ctx context.Context, email string) error {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	st, err := e.openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := st.UserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("EMAIL: no user %s", store.NormalizeEmail(email))
+	}
+	if err != nil {
+		return err
+	}
+	if err := st.SetUserDisabled(ctx, u.ID, true); err != nil {
+		return err
+	}
+	if err := st.DeactivateSubjectTokens(ctx, u.ID); err != nil {
+		return err
+	}
+	_ = st.Audit(ctx, store.AuditEvent{UserID: u.ID, Event: "user.disabled", Detail: "by admin (cli)"})
+	fmt.Fprintf(e.stdout, "disabled %s; their sessions and tokens are revoked\n", u.Email)
+	return nil
+}
+
+func (e *env) clientList() error {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tMIN_ACR\tGRANTS\tREDIRECT_URIS")
+	for _, c := range cfg.Clients {
+		kind := "confidential"
+		if c.Public {
+			kind = "public"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, c.MinACR,
+			strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "))
+	}
+	return tw.Flush()
+}
+
+func (e *env) configCheck() error {
+	if _, err := e.loadConfig(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: ok\n", displayPath(e.configPath))
+	return nil
+}
+
+func (e *env) keysRotate(ctx context.Context) error {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	if err := e.ensureSecrets(cfg); err != nil {
+		return err
+	}
+	st, err := e.openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	kr, err := seal.New(cfg.Secrets.Keys, nil)
+	if err != nil {
+		return err
+	}
+	keys := &provider.Keys{Store: st, Seal: kr, Now: st.Now, Grace: provider.KeyGrace}
+	if err := keys.Ensure(ctx); err != nil {
+		return err
+	}
+	kid, err := keys.Rotate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "new signing key %s; older keys stay published for %s\n", kid, provider.KeyGrace)
+	return nil
+}

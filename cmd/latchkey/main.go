@@ -1,0 +1,126 @@
+// Command latchkey runs the Latchkey identity provider and its admin
+// subcommands. It only parses arguments and wires packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `usage: latchkey [--config FILE] COMMAND
+
+commands:
+  serve                               run the server
+  migrate                             create or upgrade the schema and exit
+  user add EMAIL [--password-stdin]   create a user (password: one line on stdin)
+  user list                           list users
+  user disable EMAIL                  disable a user and end their sessions
+  user reset-factors EMAIL            remove a user's second factors (not yet available)
+  client list                         list the clients the config defines
+  config check                        validate the config; every problem, one a line
+  keys rotate                         add a new signing key
+
+--config FILE (or LATCHKEY_CONFIG) may stand anywhere; without it the
+embedded defaults apply (SQLite in the working directory, sign-up on).
+`
+
+// errUsage marks a mistake in the arguments: exit code 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "latchkey:", strings.TrimPrefix(err.Error(), "usage: "))
+		fmt.Fprint(os.Stderr, "\n"+usage)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "latchkey:", err)
+		os.Exit(1)
+	}
+}
+
+// splitConfig takes --config FILE / --config=FILE out of args, wherever it
+// stands.
+func splitConfig(args []string) (path string, rest []string, err error) {
+	path = os.Getenv("LATCHKEY_CONFIG")
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--config" || a == "-config":
+			if i+1 >= len(args) {
+				return "", nil, fmt.Errorf("%w: --config needs a file", errUsage)
+			}
+			path = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--config="):
+			path = strings.TrimPrefix(a, "--config=")
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return path, rest, nil
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	path, args, err := splitConfig(args)
+	if err != nil {
+		return err
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
+		if len(args) == 0 {
+			return fmt.Errorf("%w: a command is required", errUsage)
+		}
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	e := &env{configPath: path, stdin: stdin, stdout: stdout, stderr: stderr}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		if err := noArgs(cmd, rest); err != nil {
+			return err
+		}
+		return e.serve(ctx)
+	case "migrate":
+		if err := noArgs(cmd, rest); err != nil {
+			return err
+		}
+		return e.migrate(ctx)
+	case "user":
+		return e.user(ctx, rest)
+	case "client":
+		if len(rest) != 1 || rest[0] != "list" {
+			return fmt.Errorf("%w: client: want \"client list\"", errUsage)
+		}
+		return e.clientList()
+	case "config":
+		if len(rest) != 1 || rest[0] != "check" {
+			return fmt.Errorf("%w: config: want \"config check\"", errUsage)
+		}
+		return e.configCheck()
+	case "keys":
+		if len(rest) != 1 || rest[0] != "rotate" {
+			return fmt.Errorf("%w: keys: want \"keys rotate\"", errUsage)
+		}
+		return e.keysRotate(ctx)
+	default:
+		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
+}
+
+func noArgs(cmd string, rest []string) error {
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: %s takes no arguments (got %q)", errUsage, cmd, rest[0])
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"latchkey/server"
+)
+
+func (e *env) serve(ctx context.Context) error {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	if err := e.ensureSecrets(cfg); err != nil {
+		return err
+	}
+	st, err := e.openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	log := e.logger()
+	srv, err := server.New(ctx, cfg, st, server.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	hs := &http.Server{Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("latchkey is serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Describe())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (e *env) migrate(ctx context.Context) error {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	st, err := e.openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	v, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "schema at version %d\n", v)
+	return nil
+}

@@ -1,0 +1,198 @@
+package login
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"latchkey/store"
+	"latchkey/web"
+)
+
+// FlowStore keeps flows as opaque documents; store.Store implements it.
+type FlowStore interface {
+	CreateFlow(ctx context.Context, id string, data []byte, expiresAt time.Time) error
+	GetFlow(ctx context.Context, id string) ([]byte, error)
+	UpdateFlow(ctx context.Context, id string, fn func([]byte) ([]byte, error)) error
+	ConsumeFlow(ctx context.Context, id string) error
+}
+
+// ErrFlowNotFound means the flow is unknown, expired, consumed, or belongs to
+// another browser: the user must start again from the application.
+var ErrFlowNotFound = errors.New("sign-in flow not found or expired")
+
+// Flow is one authorization attempt's interaction: who is signing in, what
+// they proved so far, what is still required, and where to return.
+type Flow struct {
+	ID string `json:"id"`
+	// BrowserHash binds the flow to the browser cookie that started it.
+	BrowserHash string `json:"browser"`
+	// ReturnTo is the original /oauth2/auth URL (path and query), or a local
+	// page such as /account for sign-ins not started by an application.
+	ReturnTo string `json:"return_to"`
+	ClientID string `json:"client_id,omitempty"`
+	// Required is the level asked by the client and the relying party; the
+	// user's own 2FA is added once the user is known.
+	Required Level `json:"required"`
+	// Fresh means the session's earlier factors do not count (prompt=login,
+	// max_age exceeded).
+	Fresh     bool     `json:"fresh,omitempty"`
+	LoginHint string   `json:"login_hint,omitempty"`
+	Scopes    []string `json:"scopes,omitempty"`
+	UserID    string   `json:"user_id,omitempty"`
+	Results   []Result `json:"results,omitempty"`
+	LoginDone bool     `json:"login_done,omitempty"`
+	// SessionHash is the SSO session the finished login landed in.
+	SessionHash   string   `json:"session,omitempty"`
+	ConsentDone   bool     `json:"consent_done,omitempty"`
+	ConsentDenied bool     `json:"consent_denied,omitempty"`
+	GrantedScopes []string `json:"granted_scopes,omitempty"`
+	// Failures counts wrong answers in this flow.
+	Failures int `json:"failures,omitempty"`
+	// State is per-factor scratch space (WebAuthn session data, a pending
+	// magic link), keyed by method.
+	State     map[Method]json.RawMessage `json:"state,omitempty"`
+	CreatedAt time.Time                  `json:"created_at"`
+	ExpiresAt time.Time                  `json:"expires_at"`
+}
+
+// SetState stores a factor's scratch value.
+func (f *Flow) SetState(m Method, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("flow state %s: %w", m, err)
+	}
+	if f.State == nil {
+		f.State = map[Method]json.RawMessage{}
+	}
+	f.State[m] = b
+	return nil
+}
+
+// GetState loads a factor's scratch value; it reports false when unset.
+func (f *Flow) GetState(m Method, v any) (bool, error) {
+	b, ok := f.State[m]
+	if !ok {
+		return false, nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("flow state %s: %w", m, err)
+	}
+	return true, nil
+}
+
+// Flows creates, loads and changes flows.
+type Flows struct {
+	Store FlowStore
+	Kit   *web.Kit
+	TTL   time.Duration
+	Now   func() time.Time
+}
+
+// New stores a fresh flow for the browser; fl's ID and times are set here.
+func (fs *Flows) New(ctx context.Context, browserID string, fl *Flow) error {
+	fl.ID = fs.Kit.RandomID()
+	fl.BrowserHash = web.Hash(browserID)
+	fl.CreatedAt = fs.Now().UTC()
+	fl.ExpiresAt = fl.CreatedAt.Add(fs.TTL)
+	b, err := json.Marshal(fl)
+	if err != nil {
+		return fmt.Errorf("new flow: %w", err)
+	}
+	return fs.Store.CreateFlow(ctx, fl.ID, b, fl.ExpiresAt)
+}
+
+// Get loads a live flow of this browser.
+func (fs *Flows) Get(ctx context.Context, id, browserID string) (*Flow, error) {
+	b, err := fs.Store.GetFlow(ctx, id)
+	if err != nil {
+		return nil, ErrFlowNotFound
+	}
+	var fl Flow
+	if err := json.Unmarshal(b, &fl); err != nil {
+		return nil, fmt.Errorf("load flow: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(fl.BrowserHash), []byte(web.Hash(browserID))) != 1 {
+		return nil, ErrFlowNotFound
+	}
+	return &fl, nil
+}
+
+// Update changes a live flow of this browser in one transaction; fn's error
+// aborts and is returned.
+func (fs *Flows) Update(ctx context.Context, id, browserID string, fn func(*Flow) error) (*Flow, error) {
+	var out Flow
+	err := fs.Store.UpdateFlow(ctx, id, func(b []byte) ([]byte, error) {
+		out = Flow{}
+		if err := json.Unmarshal(b, &out); err != nil {
+			return nil, fmt.Errorf("load flow: %w", err)
+		}
+		if subtle.ConstantTimeCompare([]byte(out.BrowserHash), []byte(web.Hash(browserID))) != 1 {
+			return nil, ErrFlowNotFound
+		}
+		if err := fn(&out); err != nil {
+			return nil, err
+		}
+		return json.Marshal(&out)
+	})
+	if err != nil {
+		if errors.Is(err, ErrFlowNotFound) || errors.Is(err, store.ErrNotFound) {
+			return nil, ErrFlowNotFound
+		}
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Consume ends a flow; of two concurrent callers only one succeeds.
+func (fs *Flows) Consume(ctx context.Context, id string) error {
+	if err := fs.Store.ConsumeFlow(ctx, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrFlowNotFound
+		}
+		return err
+	}
+	return nil
+}
+
+// VerifierParam is the query parameter that carries the return verifier back
+// to /oauth2/auth.
+const VerifierParam = "login_verifier"
+
+// ReturnURL is where a finished step sends the browser: the original URL
+// with a verifier naming the flow, MAC-bound to its return URL so it cannot
+// be spliced onto another request.
+func (fs *Flows) ReturnURL(fl *Flow) string {
+	if !strings.HasPrefix(fl.ReturnTo, "/oauth2/auth") {
+		return fl.ReturnTo
+	}
+	sep := "?"
+	if strings.Contains(fl.ReturnTo, "?") {
+		sep = "&"
+	}
+	return fl.ReturnTo + sep + VerifierParam + "=" + url.QueryEscape(fs.verifier(fl))
+}
+
+func (fs *Flows) verifier(fl *Flow) string {
+	return fl.ID + "." + base64.RawURLEncoding.EncodeToString(fs.Kit.Keys.MAC("return", fl.ID, fl.ReturnTo))
+}
+
+// Resume loads the flow a verifier names, checking it was made for
+// returnTo and this browser.
+func (fs *Flows) Resume(ctx context.Context, verifier, browserID, returnTo string) (*Flow, error) {
+	id, sig, ok := strings.Cut(verifier, ".")
+	if !ok {
+		return nil, ErrFlowNotFound
+	}
+	sum, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !fs.Kit.Keys.VerifyMAC(sum, "return", id, returnTo) {
+		return nil, ErrFlowNotFound
+	}
+	return fs.Get(ctx, id, browserID)
+}

@@ -1,0 +1,305 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"latchkey/templates"
+)
+
+// Pages are the /login and /logout handlers.
+type Pages struct {
+	*Service
+	Render *templates.Renderer
+	// ClientName names a client for the page heading.
+	ClientName func(clientID string) string
+	// Signup tells whether /signup is offered.
+	Signup bool
+	// Emails resolves a user's email for display.
+	Emails func(ctx context.Context, userID string) string
+}
+
+// Mount registers the routes.
+func (p *Pages) Mount(r *mux.Router) {
+	r.HandleFunc("/login", p.show).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/login", p.submit).Methods(http.MethodPost)
+	r.HandleFunc("/logout", p.logoutPage).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/logout", p.logout).Methods(http.MethodPost)
+	r.HandleFunc("/", p.home).Methods(http.MethodGet, http.MethodHead)
+}
+
+type loginView struct {
+	FlowID     string
+	ClientName string
+	Identify   bool
+	Identifier string
+	Offers     map[Method]bool
+	Signup     bool
+	Factor     map[Method]any
+}
+
+func (p *Pages) show(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	browser := p.Kit.BrowserID(w, r)
+	id := r.URL.Query().Get("flow")
+	if id == "" {
+		// A visit without an application: sign in to Latchkey itself.
+		fl := &Flow{ReturnTo: localReturn(r.URL.Query().Get("return_to")), Required: Level1FA}
+		if err := p.Flows.New(ctx, browser, fl); err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/login?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)
+		return
+	}
+	fl, err := p.Flows.Get(ctx, id, browser)
+	if err != nil {
+		p.expired(w, err)
+		return
+	}
+	if fl.LoginDone {
+		http.Redirect(w, r, p.Flows.ReturnURL(fl), http.StatusSeeOther)
+		return
+	}
+	p.renderStep(w, r, http.StatusOK, fl, browser, "")
+}
+
+func (p *Pages) renderStep(w http.ResponseWriter, r *http.Request, status int, fl *Flow, browser, errMsg string) {
+	ctx := r.Context()
+	required, enrolled, err := p.required(ctx, fl)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	offers := NextMethods(fl.Results, p.Identifying(), enrolled, required)
+	v := loginView{FlowID: fl.ID, Identify: fl.UserID == "", Identifier: fl.LoginHint, Offers: map[Method]bool{}, Signup: p.Signup}
+	if fl.UserID != "" {
+		v.Identifier = p.Emails(ctx, fl.UserID)
+		if len(offers) == 0 {
+			p.Render.Error(w, http.StatusForbidden, "This sign-in cannot be completed",
+				"The application asks for a stronger sign-in ("+required.String()+") than your account can give. Add a passkey or authenticator app to your account first.")
+			return
+		}
+	}
+	for _, m := range offers {
+		v.Offers[m] = true
+	}
+	if fl.ClientID != "" && p.ClientName != nil {
+		v.ClientName = p.ClientName(fl.ClientID)
+	}
+	p.Render.Render(w, status, "login", templates.Page{Title: "Sign in", Error: errMsg, CSRF: p.Kit.CSRFToken(browser, fl.ID), Data: v})
+}
+
+func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	browser := p.Kit.BrowserID(w, r)
+	if err := r.ParseForm(); err != nil {
+		p.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	fl, err := p.Flows.Get(ctx, r.URL.Query().Get("flow"), browser)
+	if err != nil {
+		p.expired(w, err)
+		return
+	}
+	if fl.LoginDone {
+		http.Redirect(w, r, p.Flows.ReturnURL(fl), http.StatusSeeOther)
+		return
+	}
+	if !p.Kit.CheckCSRF(r, fl.ID) {
+		p.renderStep(w, r, http.StatusForbidden, fl, browser, "Your sign-in form expired. Please try again.")
+		return
+	}
+	method := Method(r.PostForm.Get("method"))
+	required, enrolled, err := p.required(ctx, fl)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	f, ok := p.Factor(method)
+	if !ok || !slices.Contains(NextMethods(fl.Results, p.Identifying(), enrolled, required), method) {
+		p.renderStep(w, r, http.StatusBadRequest, fl, browser, "Choose one of the sign-in methods shown.")
+		return
+	}
+	if c, ok := f.(Challenger); ok && c.WantsChallenge(r.PostForm) {
+		p.challenge(w, r, c, fl, browser)
+		return
+	}
+	res, verr := f.Verify(ctx, Attempt{Flow: fl, Form: r.PostForm, Request: r, Now: p.Now().UTC()})
+	if verr == nil && fl.UserID != "" && res.UserID != fl.UserID {
+		// A factor proved somebody else: that is no step of this sign-in.
+		verr = ErrInvalid
+	}
+	if verr != nil {
+		p.failed(w, r, fl, browser, method, verr)
+		return
+	}
+	fl, err = p.Flows.Update(ctx, fl.ID, browser, func(fl *Flow) error {
+		if fl.LoginDone || (fl.UserID != "" && fl.UserID != res.UserID) {
+			return ErrFlowNotFound
+		}
+		fl.UserID = res.UserID
+		fl.Results = append(fl.Results, res)
+		if s, ok := f.(StateUpdater); ok {
+			s.Settle(fl)
+		}
+		return nil
+	})
+	if err != nil {
+		p.expired(w, err)
+		return
+	}
+	required, _, err = p.required(ctx, fl)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if !Satisfied(fl.Results, required) {
+		http.Redirect(w, r, "/login?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)
+		return
+	}
+	p.finish(w, r, fl, browser)
+}
+
+// finish lands a satisfied flow in the SSO session and returns the browser
+// to where the flow started.
+func (p *Pages) finish(w http.ResponseWriter, r *http.Request, fl *Flow, browser string) {
+	ctx := r.Context()
+	sess, err := p.Sessions.Save(ctx, w, r, fl.UserID, fl.Results)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	fl, err = p.Flows.Update(ctx, fl.ID, browser, func(fl *Flow) error {
+		fl.LoginDone, fl.SessionHash = true, sess.Hash
+		return nil
+	})
+	if err != nil {
+		p.expired(w, err)
+		return
+	}
+	p.audit(ctx, r, fl.UserID, "login.succeeded", "amr="+strings.Join(AMR(fl.Results), " ")+" acr="+ACR(fl.Results).String())
+	http.Redirect(w, r, p.Flows.ReturnURL(fl), http.StatusSeeOther)
+}
+
+func (p *Pages) failed(w http.ResponseWriter, r *http.Request, fl *Flow, browser string, m Method, verr error) {
+	ctx := r.Context()
+	if !errors.Is(verr, ErrInvalid) && !errors.Is(verr, ErrUnavailable) {
+		p.fail(w, r, verr)
+		return
+	}
+	p.audit(ctx, r, fl.UserID, "login.failed", "method="+string(m))
+	updated, err := p.Flows.Update(ctx, fl.ID, browser, func(fl *Flow) error {
+		fl.Failures++
+		return nil
+	})
+	if err != nil {
+		p.expired(w, err)
+		return
+	}
+	if p.MaxFailures > 0 && updated.Failures >= p.MaxFailures {
+		_ = p.Flows.Consume(ctx, fl.ID)
+		p.Render.Error(w, http.StatusTooManyRequests, "Too many attempts",
+			"This sign-in was stopped after too many wrong attempts.")
+		return
+	}
+	p.renderStep(w, r, http.StatusUnauthorized, updated, browser, verr.Error())
+}
+
+func (p *Pages) challenge(w http.ResponseWriter, r *http.Request, c Challenger, fl *Flow, browser string) {
+	ctx := r.Context()
+	var view any
+	fl, err := p.Flows.Update(ctx, fl.ID, browser, func(fl *Flow) error {
+		var err error
+		view, err = c.Challenge(ctx, fl, r)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrUnavailable) {
+			p.renderStep(w, r, http.StatusBadRequest, fl, browser, err.Error())
+			return
+		}
+		p.fail(w, r, err)
+		return
+	}
+	page, _ := view.(ChallengeView)
+	if page.Page == "" {
+		http.Redirect(w, r, "/login?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)
+		return
+	}
+	p.Render.Render(w, http.StatusOK, page.Page, templates.Page{Title: page.Title, Notice: page.Notice,
+		CSRF: p.Kit.CSRFToken(browser, fl.ID), Data: page.Data})
+}
+
+// ChallengeView is what a Challenger returns to show its own page.
+type ChallengeView struct {
+	Page, Title, Notice string
+	Data                any
+}
+
+func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	browser := p.Kit.BrowserID(w, r)
+	page := templates.Page{Title: "Home", CSRF: p.Kit.CSRFToken(browser, "logout")}
+	if sess, err := p.Sessions.Current(r.Context(), r); err == nil && sess != nil {
+		page.SignedIn = p.Emails(r.Context(), sess.UserID)
+	}
+	p.Render.Render(w, http.StatusOK, "home", page)
+}
+
+func (p *Pages) logoutPage(w http.ResponseWriter, r *http.Request) {
+	browser := p.Kit.BrowserID(w, r)
+	page := templates.Page{Title: "Sign out", CSRF: p.Kit.CSRFToken(browser, "logout"), Data: struct{ Hidden map[string]string }{}}
+	if sess, err := p.Sessions.Current(r.Context(), r); err == nil && sess != nil {
+		page.SignedIn = p.Emails(r.Context(), sess.UserID)
+	}
+	p.Render.Render(w, http.StatusOK, "logout", page)
+}
+
+func (p *Pages) logout(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	if !p.Kit.CheckCSRF(r, "logout") {
+		p.Render.Error(w, http.StatusForbidden, "Sign-out form expired", "Please try signing out again.")
+		return
+	}
+	sess, err := p.Sessions.End(r.Context(), w, r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if sess != nil {
+		p.audit(r.Context(), r, sess.UserID, "logout", "")
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (p *Pages) expired(w http.ResponseWriter, err error) {
+	if !errors.Is(err, ErrFlowNotFound) {
+		p.Log.Error("login flow", "err", err)
+	}
+	p.Render.Error(w, http.StatusBadRequest, "This sign-in has expired",
+		"The sign-in page was open too long, was already used, or was opened in another browser.")
+}
+
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p.Log.Error("login", "path", r.URL.Path, "err", err)
+	p.Render.Error(w, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+}
+
+// localReturn accepts only a local absolute path, so /login cannot be used
+// as an open redirect.
+func localReturn(s string) string {
+	if s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") {
+		return "/"
+	}
+	return s
+}

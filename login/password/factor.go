@@ -1,0 +1,105 @@
+package password
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"latchkey/login"
+	"latchkey/store"
+)
+
+// Users is what the factor needs from the store.
+type Users interface {
+	UserByEmail(ctx context.Context, email string) (*store.User, error)
+	UserByID(ctx context.Context, id string) (*store.User, error)
+	SetPasswordHash(ctx context.Context, id, hash string) error
+}
+
+// Factor checks passwords.
+type Factor struct {
+	Users  Users
+	Hasher *Hasher
+	Log    *slog.Logger
+	// dummy is checked when no real hash exists, so an unknown email costs
+	// one argon2id run like a known one.
+	dummy string
+}
+
+var (
+	_ login.Factor     = (*Factor)(nil)
+	_ login.Identifier = (*Factor)(nil)
+	_ login.Enrollable = (*Factor)(nil)
+)
+
+// New builds the factor; it computes the dummy hash once.
+func New(users Users, h *Hasher, log *slog.Logger) (*Factor, error) {
+	dummy, err := h.Hash("latchkey dummy password for unknown accounts")
+	if err != nil {
+		return nil, err
+	}
+	return &Factor{Users: users, Hasher: h, Log: log, dummy: dummy}, nil
+}
+
+// Method implements login.Factor.
+func (f *Factor) Method() login.Method { return login.MethodPassword }
+
+// Identifies implements login.Identifier.
+func (f *Factor) Identifies() {}
+
+// Enrolled implements login.Enrollable: accounts made by passkey or magic
+// link may have no password.
+func (f *Factor) Enrolled(ctx context.Context, userID string) (bool, error) {
+	u, err := f.Users.UserByID(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	return u.PasswordHash != "", nil
+}
+
+// MaxLength bounds what is hashed; argon2 would take longer, not fail.
+const MaxLength = 1024
+
+// Verify implements login.Factor. In a flow whose user is known it checks
+// that user's password whatever identifier was posted.
+func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, error) {
+	pw := a.Form.Get("password")
+	var u *store.User
+	var err error
+	if a.Flow.UserID != "" {
+		u, err = f.Users.UserByID(ctx, a.Flow.UserID)
+	} else {
+		ident := strings.TrimSpace(a.Form.Get("identifier"))
+		if ident == "" {
+			return login.Result{}, fmt.Errorf("%w: enter your email", login.ErrInvalid)
+		}
+		u, err = f.Users.UserByEmail(ctx, ident)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return login.Result{}, err
+	}
+	if pw == "" || len(pw) > MaxLength {
+		return login.Result{}, login.ErrInvalid
+	}
+	encoded := f.dummy
+	if u != nil && u.PasswordHash != "" {
+		encoded = u.PasswordHash
+	}
+	ok, rehash, err := f.Hasher.Check(pw, encoded)
+	if err != nil {
+		return login.Result{}, fmt.Errorf("check password: %w", err)
+	}
+	if !ok || u == nil || u.PasswordHash == "" || u.Disabled {
+		return login.Result{}, login.ErrInvalid
+	}
+	if rehash {
+		if h, err := f.Hasher.Hash(pw); err == nil {
+			if err := f.Users.SetPasswordHash(ctx, u.ID, h); err != nil {
+				f.Log.Warn("rehash password", "user", u.ID, "err", err)
+			}
+		}
+	}
+	return login.Result{Method: login.MethodPassword, UserID: u.ID, At: a.Now}, nil
+}

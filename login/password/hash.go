@@ -1,0 +1,93 @@
+package password
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Params are argon2id's cost parameters.
+type Params struct {
+	Memory  uint32 // KiB
+	Time    uint32
+	Threads uint8
+	SaltLen uint32
+	KeyLen  uint32
+}
+
+// OWASP is the OWASP Password Storage Cheat Sheet's first argon2id option
+// (m=19 MiB, t=2, p=1).
+var OWASP = Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+var errMalformed = errors.New("password: malformed hash")
+
+// Hasher hashes and checks passwords with one parameter set.
+type Hasher struct {
+	Params Params
+	Rand   io.Reader // nil: crypto/rand
+}
+
+// Hash returns a PHC-format argon2id string.
+func (h *Hasher) Hash(password string) (string, error) {
+	salt := make([]byte, h.Params.SaltLen)
+	r := h.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	if _, err := io.ReadFull(r, salt); err != nil {
+		return "", fmt.Errorf("password: salt: %w", err)
+	}
+	key := argon2.IDKey([]byte(password), salt, h.Params.Time, h.Params.Memory, h.Params.Threads, h.Params.KeyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
+		h.Params.Memory, h.Params.Time, h.Params.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// Check reports whether password matches encoded, and whether encoded was
+// made with other parameters than h's (so the caller should rehash).
+func (h *Hasher) Check(password, encoded string) (ok, rehash bool, err error) {
+	p, salt, key, err := decode(encoded)
+	if err != nil {
+		return false, false, err
+	}
+	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	ok = subtle.ConstantTimeCompare(got, key) == 1
+	rehash = p.Memory != h.Params.Memory || p.Time != h.Params.Time || p.Threads != h.Params.Threads ||
+		uint32(len(key)) != h.Params.KeyLen || uint32(len(salt)) != h.Params.SaltLen
+	return ok, rehash, nil
+}
+
+func decode(encoded string) (Params, []byte, []byte, error) {
+	parts := strings.Split(encoded, "$")
+	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, key
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return Params{}, nil, nil, errMalformed
+	}
+	var v int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
+		return Params{}, nil, nil, errMalformed
+	}
+	var p Params
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
+		return Params{}, nil, nil, errMalformed
+	}
+	if p.Memory == 0 || p.Time == 0 || p.Threads == 0 || p.Memory > 1<<21 || p.Time > 64 {
+		return Params{}, nil, nil, errMalformed
+	}
+	b64 := base64.RawStdEncoding
+	salt, err := b64.DecodeString(parts[4])
+	if err != nil || len(salt) < 8 {
+		return Params{}, nil, nil, errMalformed
+	}
+	key, err := b64.DecodeString(parts[5])
+	if err != nil || len(key) < 16 {
+		return Params{}, nil, nil, errMalformed
+	}
+	return p, salt, key, nil
+}

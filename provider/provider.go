@@ -1,0 +1,131 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"log/slog"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"latchkey/login"
+	"latchkey/seal"
+	"latchkey/store"
+	"latchkey/templates"
+)
+
+// Token lifetimes.
+const (
+	AccessTokenLifespan   = time.Hour
+	IDTokenLifespan       = time.Hour
+	AuthorizeCodeLifespan = 10 * time.Minute
+	RefreshTokenLifespan  = 30 * 24 * time.Hour
+	// KeyGrace keeps a replaced signing key published until every ID token
+	// it signed has expired, with room for clock skew.
+	KeyGrace = IDTokenLifespan + 5*time.Minute
+)
+
+// ConsentChecker tells whether a user has already granted a client scopes.
+type ConsentChecker interface {
+	Granted(ctx context.Context, userID, clientID string, scopes []string) (bool, error)
+}
+
+// Users is what the provider reads about users (userinfo, ID token claims).
+type Users interface {
+	UserByID(ctx context.Context, id string) (*store.User, error)
+}
+
+// Provider is the OpenID Provider.
+type Provider struct {
+	Issuer  string
+	Clients *Clients
+	Keys    *Keys
+	Login   *login.Service
+	Consent ConsentChecker
+	Users   Users
+	Render  *templates.Renderer
+	Log     *slog.Logger
+	Now     func() time.Time
+
+	oauth  fosite.OAuth2Provider
+	signer *signer
+}
+
+// Deps are the parts New wires into fosite.
+type Deps struct {
+	Issuer  string
+	Tokens  TokenStore
+	Clients *Clients
+	Keys    *Keys
+	Seal    *seal.Keyring
+	Now     func() time.Time
+}
+
+// Assemble builds fosite from explicit factories: only the flows Latchkey
+// offers are compiled in (no implicit or hybrid flow, no password grant).
+func Assemble(d Deps) (fosite.OAuth2Provider, *signer) {
+	// fosite's HMAC strategy signs opaque tokens with a 32-byte secret;
+	// derive it from the configured secrets so every replica agrees.
+	secret := d.Seal.MAC("fosite-global-secret")
+	sum := sha256.Sum256(secret)
+	cfg := &fosite.Config{
+		IDTokenIssuer:               d.Issuer,
+		AccessTokenIssuer:           d.Issuer,
+		AccessTokenLifespan:         AccessTokenLifespan,
+		IDTokenLifespan:             IDTokenLifespan,
+		AuthorizeCodeLifespan:       AuthorizeCodeLifespan,
+		RefreshTokenLifespan:        RefreshTokenLifespan,
+		GlobalSecret:                sum[:],
+		EnforcePKCEForPublicClients: true,
+		ScopeStrategy:               fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:    fosite.DefaultAudienceMatchingStrategy,
+		ClientSecretsHasher:         secretHasher{},
+		RefreshTokenScopes:          []string{"offline_access"},
+		AllowedPromptValues:         []string{"login", "none", "consent"},
+		MinParameterEntropy:         fosite.MinParameterEntropy,
+		TokenURL:                    d.Issuer + "/oauth2/token",
+	}
+	st := &storage{tokens: d.Tokens, clients: d.Clients, lifespan: RefreshTokenLifespan, now: d.Now}
+	sg := &signer{keys: d.Keys}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               compose.NewOAuth2HMACStrategy(cfg),
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: sg, Config: cfg},
+		Signer:                     sg,
+	}
+	return compose.Compose(cfg, st, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+	), sg
+}
+
+// New assembles the provider.
+func New(p *Provider, d Deps) *Provider {
+	p.oauth, p.signer = Assemble(d)
+	return p
+}
+
+// newSession is the fosite session for an authenticated user; amr, acr and
+// auth_time come from login, nothing here decides them.
+func newSession(subject string, results []login.Result, sid string, requestedAt time.Time) *openid.DefaultSession {
+	return &openid.DefaultSession{
+		Claims: &jwt.IDTokenClaims{
+			Subject:                             subject,
+			AuthTime:                            login.AuthTime(results).UTC().Truncate(time.Second),
+			RequestedAt:                         requestedAt.UTC().Truncate(time.Second),
+			AuthenticationMethodsReferences:     login.AMR(results),
+			AuthenticationContextClassReference: login.ACR(results).String(),
+			Extra:                               map[string]interface{}{"sid": sid},
+		},
+		Headers: &jwt.Headers{},
+		Subject: subject,
+	}
+}

@@ -1,0 +1,278 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+	fstorage "github.com/ory/fosite/storage"
+
+	"latchkey/store"
+)
+
+// TokenStore is what the adapter needs; store.Store implements it.
+type TokenStore interface {
+	CreateToken(ctx context.Context, t *store.OAuthToken) error
+	GetToken(ctx context.Context, kind, signature string) (*store.OAuthToken, error)
+	DeactivateToken(ctx context.Context, kind, signature string) error
+	DeactivateRequestTokens(ctx context.Context, kind, requestID string) error
+	DeleteToken(ctx context.Context, kind, signature string) error
+	BeginTx(ctx context.Context) (context.Context, error)
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// storage adapts the store to fosite's storage interfaces. Every request is
+// kept as one JSON document (storedRequest) keyed by kind and signature.
+type storage struct {
+	tokens  TokenStore
+	clients *Clients
+	// lifespan is used for rows whose session carries no expiry.
+	lifespan time.Duration
+	now      func() time.Time
+}
+
+var (
+	_ fosite.Storage                     = (*storage)(nil)
+	_ oauth2.CoreStorage                 = (*storage)(nil)
+	_ oauth2.TokenRevocationStorage      = (*storage)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*storage)(nil)
+	_ pkce.PKCERequestStorage            = (*storage)(nil)
+	_ fstorage.Transactional             = (*storage)(nil)
+)
+
+type storedRequest struct {
+	ID                string          `json:"id"`
+	RequestedAt       time.Time       `json:"requested_at"`
+	ClientID          string          `json:"client_id"`
+	RequestedScope    []string        `json:"scopes"`
+	GrantedScope      []string        `json:"granted_scopes"`
+	RequestedAudience []string        `json:"audience,omitempty"`
+	GrantedAudience   []string        `json:"granted_audience,omitempty"`
+	Form              url.Values      `json:"form,omitempty"`
+	Session           json.RawMessage `json:"session"`
+}
+
+// formKept lists the request parameters worth keeping with a token; nothing
+// secret (client_secret, code_verifier, the verifier) is stored.
+var formKept = []string{"redirect_uri", "response_type", "nonce", "state", "max_age", "prompt", "acr_values",
+	"code_challenge", "code_challenge_method", "grant_type", "scope", "claims", "id_token_hint", "login_hint"}
+
+func (s *storage) GetClient(_ context.Context, id string) (fosite.Client, error) {
+	c, ok := s.clients.Get(id)
+	if !ok {
+		return nil, fosite.ErrNotFound
+	}
+	return c, nil
+}
+
+// Client assertion JWTs (private_key_jwt) are not offered; fosite only asks
+// these when a client uses them.
+func (s *storage) ClientAssertionJWTValid(context.Context, string) error { return nil }
+func (s *storage) SetClientAssertionJWT(context.Context, string, time.Time) error {
+	return errors.New("client assertions are not supported")
+}
+
+func (s *storage) create(ctx context.Context, kind, signature string, req fosite.Requester, tokenType fosite.TokenType) error {
+	sess, err := json.Marshal(req.GetSession())
+	if err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	form := url.Values{}
+	for _, k := range formKept {
+		if v, ok := req.GetRequestForm()[k]; ok {
+			form[k] = v
+		}
+	}
+	doc, err := json.Marshal(storedRequest{
+		ID: req.GetID(), RequestedAt: req.GetRequestedAt(), ClientID: req.GetClient().GetID(),
+		RequestedScope: req.GetRequestedScopes(), GrantedScope: req.GetGrantedScopes(),
+		RequestedAudience: req.GetRequestedAudience(), GrantedAudience: req.GetGrantedAudience(),
+		Form: form, Session: sess,
+	})
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	exp := time.Time{}
+	if req.GetSession() != nil {
+		exp = req.GetSession().GetExpiresAt(tokenType)
+	}
+	if exp.IsZero() {
+		exp = s.now().Add(s.lifespan)
+	}
+	subject := ""
+	if req.GetSession() != nil {
+		subject = req.GetSession().GetSubject()
+	}
+	return s.tokens.CreateToken(ctx, &store.OAuthToken{Kind: kind, Signature: signature, RequestID: req.GetID(),
+		ClientID: req.GetClient().GetID(), Subject: subject, Active: true, Data: doc, ExpiresAt: exp})
+}
+
+// get loads a request; an inactive row comes back with ok=false and the
+// request, so fosite can revoke what it issued.
+func (s *storage) get(ctx context.Context, kind, signature string, session fosite.Session) (fosite.Requester, bool, error) {
+	row, err := s.tokens.GetToken(ctx, kind, signature)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var doc storedRequest
+	if err := json.Unmarshal(row.Data, &doc); err != nil {
+		return nil, false, fmt.Errorf("decode request: %w", err)
+	}
+	client, err := s.GetClient(ctx, doc.ClientID)
+	if err != nil {
+		// The client was removed from the config: its tokens die with it.
+		return nil, false, fosite.ErrNotFound
+	}
+	if session != nil {
+		if err := json.Unmarshal(doc.Session, session); err != nil {
+			return nil, false, fmt.Errorf("decode session: %w", err)
+		}
+	}
+	req := &fosite.Request{
+		ID: doc.ID, RequestedAt: doc.RequestedAt, Client: client,
+		RequestedScope: doc.RequestedScope, GrantedScope: doc.GrantedScope,
+		RequestedAudience: doc.RequestedAudience, GrantedAudience: doc.GrantedAudience,
+		Form: doc.Form, Session: session,
+	}
+	if req.Form == nil {
+		req.Form = url.Values{}
+	}
+	return req, row.Active, nil
+}
+
+func (s *storage) CreateAuthorizeCodeSession(ctx context.Context, code string, req fosite.Requester) error {
+	return s.create(ctx, store.KindAuthorizeCode, code, req, fosite.AuthorizeCode)
+}
+
+func (s *storage) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
+	req, active, err := s.get(ctx, store.KindAuthorizeCode, code, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return req, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return req, nil
+}
+
+// InvalidateAuthorizeCodeSession is the single use of a code: a conditional
+// update, so of two concurrent exchanges only one gets tokens.
+func (s *storage) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	if err := s.tokens.DeactivateToken(ctx, store.KindAuthorizeCode, code); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fosite.ErrInvalidatedAuthorizeCode
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *storage) CreateAccessTokenSession(ctx context.Context, sig string, req fosite.Requester) error {
+	return s.create(ctx, store.KindAccessToken, sig, req, fosite.AccessToken)
+}
+
+func (s *storage) GetAccessTokenSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	req, active, err := s.get(ctx, store.KindAccessToken, sig, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return nil, fosite.ErrNotFound
+	}
+	return req, nil
+}
+
+func (s *storage) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	return s.tokens.DeleteToken(ctx, store.KindAccessToken, sig)
+}
+
+func (s *storage) CreateRefreshTokenSession(ctx context.Context, sig, _ string, req fosite.Requester) error {
+	return s.create(ctx, store.KindRefreshToken, sig, req, fosite.RefreshToken)
+}
+
+func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	req, active, err := s.get(ctx, store.KindRefreshToken, sig, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		// A rotated token came back: fosite treats this as theft and
+		// revokes the whole family.
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+func (s *storage) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
+	return s.tokens.DeleteToken(ctx, store.KindRefreshToken, sig)
+}
+
+// RotateRefreshToken retires the used refresh token (kept, inactive, so a
+// replay is recognised) and the access tokens issued before it.
+func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	if err := s.tokens.DeactivateToken(ctx, store.KindRefreshToken, sig); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fosite.ErrSerializationFailure
+		}
+		return err
+	}
+	return s.tokens.DeactivateRequestTokens(ctx, store.KindAccessToken, requestID)
+}
+
+func (s *storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	return s.tokens.DeactivateRequestTokens(ctx, store.KindRefreshToken, requestID)
+}
+
+func (s *storage) RevokeAccessToken(ctx context.Context, requestID string) error {
+	return s.tokens.DeactivateRequestTokens(ctx, store.KindAccessToken, requestID)
+}
+
+// The OIDC and PKCE rows are keyed by the raw authorization code in fosite's
+// calls; only its digest is stored.
+func digest(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *storage) CreateOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) error {
+	return s.create(ctx, store.KindOIDC, digest(code), req, fosite.AuthorizeCode)
+}
+
+func (s *storage) GetOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) (fosite.Requester, error) {
+	r, _, err := s.get(ctx, store.KindOIDC, digest(code), req.GetSession())
+	return r, err
+}
+
+func (s *storage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return s.tokens.DeleteToken(ctx, store.KindOIDC, digest(code))
+}
+
+func (s *storage) CreatePKCERequestSession(ctx context.Context, sig string, req fosite.Requester) error {
+	return s.create(ctx, store.KindPKCE, sig, req, fosite.AuthorizeCode)
+}
+
+func (s *storage) GetPKCERequestSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	r, _, err := s.get(ctx, store.KindPKCE, sig, session)
+	return r, err
+}
+
+func (s *storage) DeletePKCERequestSession(ctx context.Context, sig string) error {
+	return s.tokens.DeleteToken(ctx, store.KindPKCE, sig)
+}
+
+func (s *storage) BeginTX(ctx context.Context) (context.Context, error) { return s.tokens.BeginTx(ctx) }
+func (s *storage) Commit(ctx context.Context) error                     { return s.tokens.Commit(ctx) }
+func (s *storage) Rollback(ctx context.Context) error                   { return s.tokens.Rollback(ctx) }

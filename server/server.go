@@ -1,0 +1,133 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"latchkey/config"
+	"latchkey/consent"
+	"latchkey/login"
+	"latchkey/login/password"
+	"latchkey/provider"
+	"latchkey/seal"
+	"latchkey/store"
+	"latchkey/templates"
+	"latchkey/web"
+)
+
+// Lifetimes of the interactive state.
+const (
+	FlowTTL    = 30 * time.Minute
+	SessionTTL = 12 * time.Hour
+	// MaxFlowFailures stops a flow after that many wrong answers; the
+	// per-account limits of the hardening work come on top.
+	MaxFlowFailures = 10
+)
+
+// Options are the injectable parts; zero values mean the real ones.
+type Options struct {
+	Log  *slog.Logger
+	Now  func() time.Time
+	Rand io.Reader
+	// PasswordParams overrides argon2id's cost (tests use a cheap one).
+	PasswordParams *password.Params
+}
+
+// Server is the assembled IdP.
+type Server struct {
+	Handler  http.Handler
+	Provider *provider.Provider
+	Login    *login.Service
+	Keys     *provider.Keys
+	Clients  *provider.Clients
+	Hasher   *password.Hasher
+	Store    *store.Store
+}
+
+// New assembles the server. cfg must be valid and have at least one secret.
+func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options) (*Server, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Log
+	kr, err := seal.New(cfg.Secrets.Keys, opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	issuer := cfg.IssuerURL()
+	if issuer == nil {
+		return nil, errors.New("issuer: not a valid URL")
+	}
+	kit := &web.Kit{Keys: kr, Secure: issuer.Scheme == "https", Rand: opts.Rand}
+	render, err := templates.New(log)
+	if err != nil {
+		return nil, err
+	}
+	clients, err := provider.NewClients(cfg.Clients)
+	if err != nil {
+		return nil, fmt.Errorf("clients: %w", err)
+	}
+	keys := &provider.Keys{Store: st, Seal: kr, Now: opts.Now, Rand: opts.Rand, Grace: provider.KeyGrace}
+	if err := keys.Ensure(ctx); err != nil {
+		return nil, err
+	}
+
+	params := password.OWASP
+	if opts.PasswordParams != nil {
+		params = *opts.PasswordParams
+	}
+	hasher := &password.Hasher{Params: params, Rand: opts.Rand}
+	pw, err := password.New(st, hasher, log)
+	if err != nil {
+		return nil, err
+	}
+
+	flows := &login.Flows{Store: st, Kit: kit, TTL: FlowTTL, Now: opts.Now}
+	sessions := &login.Sessions{Store: st, Kit: kit, TTL: SessionTTL, Now: opts.Now}
+	svc := &login.Service{
+		Factors: []login.Factor{pw},
+		Flows:   flows, Sessions: sessions, Users: st, Audit: st, Kit: kit, Log: log, Now: opts.Now,
+		MaxFailures: MaxFlowFailures,
+	}
+	emails := func(ctx context.Context, userID string) string {
+		u, err := st.UserByID(ctx, userID)
+		if err != nil {
+			return ""
+		}
+		return u.Email
+	}
+	pages := &login.Pages{Service: svc, Render: render, ClientName: clients.Name, Signup: false, Emails: emails}
+	cons := &consent.Service{Store: st, Flows: flows, Kit: kit, Render: render, ClientName: clients.Name, Emails: emails}
+	prov := provider.New(&provider.Provider{
+		Issuer: issuer.String(), Clients: clients, Keys: keys, Login: svc, Consent: cons,
+		Users: st, Render: render, Log: log, Now: opts.Now,
+	}, provider.Deps{Issuer: issuer.String(), Tokens: st, Clients: clients, Keys: keys, Seal: kr, Now: opts.Now})
+
+	r := mux.NewRouter()
+	prov.Mount(r)
+	pages.Mount(r)
+	cons.Mount(r)
+	r.PathPrefix("/static/").Handler(templates.Static())
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := st.Ping(r.Context()); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	}).Methods(http.MethodGet, http.MethodHead)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		render.Error(w, http.StatusNotFound, "Page not found", "There is nothing at this address.")
+	})
+
+	return &Server{Handler: r, Provider: prov, Login: svc, Keys: keys, Clients: clients, Hasher: hasher, Store: st}, nil
+}

@@ -1,0 +1,66 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// SigningKeys returns the keys still published (not past RetireAfter),
+// newest first.
+func (s *Store) SigningKeys(ctx context.Context) ([]SigningKey, error) {
+	var ks []SigningKey
+	err := s.conn(ctx).Where("retire_after IS NULL OR retire_after > ?", s.Now()).
+		Order("created_at DESC, id DESC").Find(&ks).Error
+	if err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	return ks, nil
+}
+
+// AddSigningKey makes k the newest key and schedules every older live key to
+// retire after grace (the longest lifetime of a token those keys signed).
+func (s *Store) AddSigningKey(ctx context.Context, k *SigningKey, grace time.Duration) error {
+	return s.inTx(ctx, func(tx *gorm.DB) error {
+		retire := s.Now().Add(grace)
+		if err := tx.Model(&SigningKey{}).Where("retire_after IS NULL").Update("retire_after", retire).Error; err != nil {
+			return fmt.Errorf("retire old signing keys: %w", err)
+		}
+		if k.CreatedAt.IsZero() {
+			k.CreatedAt = s.Now()
+		}
+		if err := tx.Create(k).Error; err != nil {
+			return fmt.Errorf("add signing key: %w", err)
+		}
+		return nil
+	})
+}
+
+// EnsureSigningKey stores k only when no live key exists yet, so replicas
+// starting together agree on one first key. It reports whether k was stored.
+func (s *Store) EnsureSigningKey(ctx context.Context, k *SigningKey) (bool, error) {
+	created := false
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		if s.postgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrationLock+1).Error; err != nil {
+				return err
+			}
+		}
+		var n int64
+		if err := tx.Model(&SigningKey{}).Where("retire_after IS NULL").Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		k.CreatedAt = s.Now()
+		created = true
+		return tx.Create(k).Error
+	})
+	if err != nil {
+		return false, fmt.Errorf("ensure signing key: %w", err)
+	}
+	return created, nil
+}

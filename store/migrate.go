@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// migration is one schema step. Steps are append-only: a released step is
+// never edited, a change is a new step.
+type migration struct {
+	Version int
+	Name    string
+	Up      func(tx *gorm.DB) error
+}
+
+// migrations lists every schema step in order.
+var migrations = []migration{
+	{1, "core tables", func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&User{}, &flowRow{}, &Session{}, &SigningKey{},
+			&OAuthToken{}, &ConsentGrant{}, &AuditEvent{}, &Setting{})
+	}},
+}
+
+type schemaMigration struct {
+	Version   int `gorm:"primaryKey;autoIncrement:false"`
+	Name      string
+	AppliedAt time.Time
+}
+
+func (schemaMigration) TableName() string { return "schema_migrations" }
+
+// migrationLock is an arbitrary constant naming Latchkey's advisory lock.
+const migrationLock = 0x6c61746368
+
+// Migrate creates or upgrades the schema; it is safe to run from several
+// replicas at once (PostgreSQL: an advisory lock; SQLite: one writer).
+func (s *Store) Migrate(ctx context.Context) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if s.postgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrationLock).Error; err != nil {
+				return fmt.Errorf("migrate: lock: %w", err)
+			}
+		}
+		if err := tx.AutoMigrate(&schemaMigration{}); err != nil {
+			return fmt.Errorf("migrate: schema_migrations: %w", err)
+		}
+		var applied []int
+		if err := tx.Model(&schemaMigration{}).Pluck("version", &applied).Error; err != nil {
+			return fmt.Errorf("migrate: read applied versions: %w", err)
+		}
+		done := map[int]bool{}
+		for _, v := range applied {
+			done[v] = true
+		}
+		for _, m := range migrations {
+			if done[m.Version] {
+				continue
+			}
+			if err := m.Up(tx); err != nil {
+				return fmt.Errorf("migrate: step %d (%s): %w", m.Version, m.Name, err)
+			}
+			if err := tx.Create(&schemaMigration{Version: m.Version, Name: m.Name, AppliedAt: s.Now()}).Error; err != nil {
+				return fmt.Errorf("migrate: record step %d: %w", m.Version, err)
+			}
+		}
+		return nil
+	})
+}
+
+// SchemaVersion returns the newest applied migration, 0 for an empty database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	if !s.db.Migrator().HasTable(&schemaMigration{}) {
+		return 0, nil
+	}
+	var v *int
+	if err := s.db.WithContext(ctx).Model(&schemaMigration{}).Select("MAX(version)").Scan(&v).Error; err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	if v == nil {
+		return 0, nil
+	}
+	return *v, nil
+}
+
+// LatestSchemaVersion is the version Migrate brings a database to.
+func LatestSchemaVersion() int { return migrations[len(migrations)-1].Version }

@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// ErrNotFound is returned when a looked-up record does not exist (or has
+// expired, been consumed or been revoked: callers need not tell those apart).
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a unique value (an email, say) is taken.
+var ErrConflict = errors.New("already exists")
+
+// Store is the one database handle; every method is safe for concurrent use.
+type Store struct {
+	db       *gorm.DB
+	postgres bool
+	now      func() time.Time
+}
+
+// Options tune Open; the zero value is fine.
+type Options struct {
+	// Now is the clock used for expiries; nil means time.Now.
+	Now func() time.Time
+	// Logger receives slow-query and error logs from gorm; nil silences them.
+	Logger *slog.Logger
+}
+
+// Open connects to the database named by dsn: sqlite://relative.db,
+// sqlite:///absolute/path.db or postgres://user:pass@host:port/db.
+// It does not migrate; call Migrate.
+func Open(dsn string, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	gcfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return opts.Now().UTC() },
+		TranslateError:         true,
+	}
+	switch {
+	case strings.HasPrefix(dsn, "sqlite://"):
+		path, err := sqlitePath(dsn)
+		if err != nil {
+			return nil, err
+		}
+		// WAL lets readers run beside the single writer; immediate transactions
+		// take the write lock up front so two writers queue on busy_timeout
+		// instead of deadlocking on a read-to-write upgrade.
+		q := url.Values{}
+		q.Set("_journal_mode", "WAL")
+		q.Set("_busy_timeout", "10000")
+		q.Set("_foreign_keys", "on")
+		q.Set("_txlock", "immediate")
+		q.Set("_synchronous", "NORMAL")
+		db, err := gorm.Open(sqlite.Open("file:"+path+"?"+q.Encode()), gcfg)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		sqlDB, err := db.DB()
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		sqlDB.SetMaxOpenConns(8)
+		return &Store{db: db, now: opts.Now}, nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		db, err := gorm.Open(postgres.Open(dsn), gcfg)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		sqlDB, err := db.DB()
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(32)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		return &Store{db: db, postgres: true, now: opts.Now}, nil
+	default:
+		return nil, fmt.Errorf("database.dsn: unsupported scheme in %q (want sqlite:// or postgres://)", redactDSN(dsn))
+	}
+}
+
+// SQLitePath returns the file a sqlite:// DSN names, or "" for other DSNs.
+func SQLitePath(dsn string) string {
+	p, err := sqlitePath(dsn)
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+func sqlitePath(dsn string) (string, error) {
+	p := strings.TrimPrefix(dsn, "sqlite://")
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if p == "" {
+		return "", errors.New("database.dsn: sqlite:// needs a file path")
+	}
+	return filepath.Clean(p), nil
+}
+
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return u.Redacted()
+}
+
+// IsPostgres tells whether the store runs on PostgreSQL.
+func (s *Store) IsPostgres() bool { return s.postgres }
+
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.now().UTC() }
+
+// Close releases the connection pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+type txKey struct{}
+
+// conn returns the transaction carried by ctx, or the pool.
+func (s *Store) conn(ctx context.Context) *gorm.DB {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx
+	}
+	return s.db.WithContext(ctx)
+}
+
+// BeginTx starts a transaction that every store call made with the returned
+// context joins. It implements fosite's storage.Transactional.
+func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return ctx, errors.New("begin transaction: one is already open in this context")
+	}
+	tx := s.db.WithContext(ctx).Begin()
+	if tx.Error != nil {
+		return ctx, fmt.Errorf("begin transaction: %w", tx.Error)
+	}
+	return context.WithValue(ctx, txKey{}, tx), nil
+}
+
+// Commit commits the transaction BeginTx put in ctx.
+func (s *Store) Commit(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	if !ok {
+		return errors.New("commit: no transaction in context")
+	}
+	return tx.Commit().Error
+}
+
+// Rollback abandons the transaction BeginTx put in ctx.
+func (s *Store) Rollback(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	if !ok {
+		return errors.New("rollback: no transaction in context")
+	}
+	return tx.Rollback().Error
+}
+
+// inTx runs fn in a transaction, joining the one in ctx if there is one.
+func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return fn(tx)
+	}
+	return s.db.WithContext(ctx).Transaction(fn)
+}
+
+func notFound(err error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// Describe names the database for logs, without credentials.
+func (s *Store) Describe() string {
+	if s.postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+)
+
+// Token kinds.
+const (
+	KindAuthorizeCode = "code"
+	KindAccessToken   = "access"
+	KindRefreshToken  = "refresh"
+	KindPKCE          = "pkce"
+	KindOIDC          = "oidc"
+)
+
+// CreateToken stores a token record.
+func (s *Store) CreateToken(ctx context.Context, t *OAuthToken) error {
+	t.CreatedAt = s.Now()
+	err := s.conn(ctx).Create(t).Error
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("create %s token: %w", t.Kind, err)
+	}
+	return nil
+}
+
+// GetToken returns a token record, active or not; the caller decides what an
+// inactive one means (a reused code or refresh token).
+func (s *Store) GetToken(ctx context.Context, kind, signature string) (*OAuthToken, error) {
+	var t OAuthToken
+	if err := s.conn(ctx).Where("kind = ? AND signature = ?", kind, signature).Take(&t).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &t, nil
+}
+
+// DeactivateToken flips an active token to inactive in one conditional
+// update; it returns ErrNotFound when the token was not active, so of two
+// concurrent callers exactly one succeeds.
+func (s *Store) DeactivateToken(ctx context.Context, kind, signature string) error {
+	res := s.conn(ctx).Model(&OAuthToken{}).
+		Where("kind = ? AND signature = ? AND active = ?", kind, signature, true).
+		Update("active", false)
+	if res.Error != nil {
+		return fmt.Errorf("deactivate %s token: %w", kind, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// DeactivateRequestTokens deactivates every token of kind issued for one
+// authorization (a refresh family, or the access tokens of a reused code).
+func (s *Store) DeactivateRequestTokens(ctx context.Context, kind, requestID string) error {
+	err := s.conn(ctx).Model(&OAuthToken{}).Where("kind = ? AND request_id = ?", kind, requestID).
+		Update("active", false).Error
+	if err != nil {
+		return fmt.Errorf("revoke %s tokens: %w", kind, err)
+	}
+	return nil
+}
+
+// DeleteToken removes a token record.
+func (s *Store) DeleteToken(ctx context.Context, kind, signature string) error {
+	err := s.conn(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&OAuthToken{}).Error
+	if err != nil {
+		return fmt.Errorf("delete %s token: %w", kind, err)
+	}
+	return nil
+}
+
+// DeactivateSubjectTokens deactivates every access and refresh token of a
+// user, for logout and account disabling.
+func (s *Store) DeactivateSubjectTokens(ctx context.Context, subject string) error {
+	err := s.conn(ctx).Model(&OAuthToken{}).
+		Where("subject = ? AND kind IN ?", subject, []string{KindAccessToken, KindRefreshToken}).
+		Update("active", false).Error
+	if err != nil {
+		return fmt.Errorf("revoke user tokens: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,107 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"latchkey/seal"
+)
+
+// BrowserCookie names the long-lived random cookie that identifies a browser
+// (not a user): flows and CSRF tokens are bound to it, so a flow started in
+// one browser cannot be finished in another.
+const BrowserCookie = "lk_browser"
+
+// Kit carries what the helpers need; one per server.
+type Kit struct {
+	Keys   *seal.Keyring
+	Secure bool // cookies get the Secure flag (https issuer)
+	Rand   io.Reader
+}
+
+// RandomID returns 32 random bytes, base64url-encoded.
+func (k *Kit) RandomID() string {
+	return RandomString(k.Rand, 32)
+}
+
+// RandomString returns n random bytes from r (crypto/rand when nil),
+// base64url-encoded.
+func RandomString(r io.Reader, n int) string {
+	if r == nil {
+		r = rand.Reader
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		panic("web: random source failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Hash is the hex SHA-256 of a bearer value, the form in which such values
+// are stored so a database leak does not reveal them.
+func Hash(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:])
+}
+
+// BrowserID returns the browser's ID, setting the cookie when it is missing.
+func (k *Kit) BrowserID(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(BrowserCookie); err == nil && len(c.Value) >= 43 && len(c.Value) <= 64 {
+		return c.Value
+	}
+	id := k.RandomID()
+	k.SetCookie(w, BrowserCookie, id, 400*24*time.Hour)
+	// Later handlers in this request must see the same ID.
+	r.AddCookie(&http.Cookie{Name: BrowserCookie, Value: id})
+	return id
+}
+
+// SetCookie sets an HttpOnly, SameSite=Lax cookie on the whole site;
+// maxAge 0 makes it a session cookie, negative deletes it.
+func (k *Kit) SetCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteLaxMode}
+	switch {
+	case maxAge < 0:
+		c.MaxAge = -1
+	case maxAge > 0:
+		c.MaxAge = int(maxAge / time.Second)
+	}
+	http.SetCookie(w, c)
+}
+
+// CSRFToken is the token a form in scope (a flow ID, "account") carries; it
+// is a MAC of the browser ID, so it needs no storage and cannot be used from
+// another browser.
+func (k *Kit) CSRFToken(browserID, scope string) string {
+	return base64.RawURLEncoding.EncodeToString(k.Keys.MAC("csrf", browserID, scope))
+}
+
+// CheckCSRF verifies the csrf_token form field of r for scope, in constant
+// time. Call after ParseForm.
+func (k *Kit) CheckCSRF(r *http.Request, scope string) bool {
+	c, err := r.Cookie(BrowserCookie)
+	if err != nil {
+		return false
+	}
+	sum, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("csrf_token"))
+	if err != nil || len(sum) == 0 {
+		return false
+	}
+	return k.Keys.VerifyMAC(sum, "csrf", c.Value, scope)
+}
+
+// ClientIP is the remote address without the port. Proxies are not trusted
+// here: a forwarded header is only as honest as whoever sent it.
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
