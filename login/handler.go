@@ -39,7 +39,7 @@ type loginView struct {
 	ClientName string
 	Identify   bool
 	Identifier string
-	Offers     map[Method]bool
+	Offers     map[string]bool
 	Signup     bool
 	Factor     map[Method]any
 }
@@ -78,7 +78,7 @@ func (p *Pages) renderStep(w http.ResponseWriter, r *http.Request, status int, f
 		return
 	}
 	offers := NextMethods(fl.Results, p.Identifying(), enrolled, required)
-	v := loginView{FlowID: fl.ID, Identify: fl.UserID == "", Identifier: fl.LoginHint, Offers: map[Method]bool{}, Signup: p.Signup}
+	v := loginView{FlowID: fl.ID, Identify: fl.UserID == "", Identifier: fl.LoginHint, Offers: map[string]bool{}, Signup: p.Signup}
 	if fl.UserID != "" {
 		v.Identifier = p.Emails(ctx, fl.UserID)
 		if len(offers) == 0 {
@@ -88,7 +88,7 @@ func (p *Pages) renderStep(w http.ResponseWriter, r *http.Request, status int, f
 		}
 	}
 	for _, m := range offers {
-		v.Offers[m] = true
+		v.Offers[string(m)] = true
 	}
 	if fl.ClientID != "" && p.ClientName != nil {
 		v.ClientName = p.ClientName(fl.ClientID)

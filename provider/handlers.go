@@ -93,6 +93,12 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	client := ar.GetClient().(*Client)
 	form := ar.GetRequestForm()
+	// fosite checks PKCE only when it issues the code; refuse before the
+	// user signs in for nothing.
+	if client.IsPublic() && (form.Get("code_challenge") == "" || form.Get("code_challenge_method") != "S256") {
+		p.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE with code_challenge_method=S256."))
+		return
+	}
 	req := login.AuthRequest{
 		ClientID:  client.ID,
 		ClientMin: client.MinACR,

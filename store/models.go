@@ -60,13 +60,13 @@ type SigningKey struct {
 
 // OAuthToken is one fosite request stored under a token signature.
 type OAuthToken struct {
-	Kind      string `gorm:"primaryKey;size:16"`
-	Signature string `gorm:"primaryKey;size:128"`
-	RequestID string `gorm:"size:64;not null;index"`
-	ClientID  string `gorm:"size:128;not null"`
-	Subject   string `gorm:"size:64;not null;default:'';index"`
-	Active    bool   `gorm:"not null"`
-	Data      []byte `gorm:"not null"`
+	Kind      string    `gorm:"primaryKey;size:16"`
+	Signature string    `gorm:"primaryKey;size:128"`
+	RequestID string    `gorm:"size:64;not null;index"`
+	ClientID  string    `gorm:"size:128;not null"`
+	Subject   string    `gorm:"size:64;not null;default:'';index"`
+	Active    bool      `gorm:"not null"`
+	Data      []byte    `gorm:"not null"`
 	ExpiresAt time.Time `gorm:"not null;index"`
 	CreatedAt time.Time
 }
