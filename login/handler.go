@@ -77,7 +77,7 @@ func (p *Pages) renderStep(w http.ResponseWriter, r *http.Request, status int, f
 		p.fail(w, r, err)
 		return
 	}
-	offers := NextMethods(fl.Results, p.Identifying(), enrolled, required)
+	offers := NextMethods(fl.UserID != "", fl.Results, p.Identifying(), enrolled, required)
 	v := loginView{FlowID: fl.ID, Identify: fl.UserID == "", Identifier: fl.LoginHint, Offers: map[string]bool{}, Signup: p.Signup}
 	if fl.UserID != "" {
 		v.Identifier = p.Emails(ctx, fl.UserID)
@@ -123,7 +123,7 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, ok := p.Factor(method)
-	if !ok || !slices.Contains(NextMethods(fl.Results, p.Identifying(), enrolled, required), method) {
+	if !ok || !slices.Contains(NextMethods(fl.UserID != "", fl.Results, p.Identifying(), enrolled, required), method) {
 		p.renderStep(w, r, http.StatusBadRequest, fl, browser, "Choose one of the sign-in methods shown.")
 		return
 	}

@@ -1,6 +1,9 @@
 package login
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // RequiredLevel is the level a sign-in must reach: the strongest of the
 // client's min_acr, the acr_values the relying party asked for and the
@@ -34,8 +37,8 @@ func Satisfied(results []Result, level Level) bool {
 // identifying factors; after, only the user's enrolled factors that are not
 // yet used (step-up asks only for what is missing). Phishing-resistant
 // levels can only be reached with a passkey, so only that is offered.
-func NextMethods(results []Result, identifying, enrolled []Method, required Level) []Method {
-	if len(results) == 0 {
+func NextMethods(identified bool, results []Result, identifying, enrolled []Method, required Level) []Method {
+	if !identified {
 		return identifying
 	}
 	var out []Method
@@ -49,4 +52,17 @@ func NextMethods(results []Result, identifying, enrolled []Method, required Leve
 		out = append(out, m)
 	}
 	return slices.Clip(out)
+}
+
+// Recent tells whether the factors proved within window before now reach
+// level on their own: sensitive account changes need a fresh proof, not a
+// session that was strong hours ago.
+func Recent(results []Result, now time.Time, window time.Duration, level Level) bool {
+	var fresh []Result
+	for _, r := range results {
+		if now.Sub(r.At) <= window {
+			fresh = append(fresh, r)
+		}
+	}
+	return Satisfied(fresh, level)
 }

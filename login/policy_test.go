@@ -3,6 +3,7 @@ package login
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestRequiredLevel(t *testing.T) {
@@ -36,20 +37,47 @@ func TestNextMethods(t *testing.T) {
 	enrolled := []Method{MethodPassword, MethodTOTP, MethodRecoveryCode, MethodPasskey}
 	pwd := []Result{{Method: MethodPassword}}
 	tests := []struct {
-		name     string
-		results  []Result
-		required Level
-		want     []Method
+		name       string
+		identified bool
+		results    []Result
+		required   Level
+		want       []Method
 	}{
-		{"unidentified gets first factors", nil, LevelMFA, first},
-		{"after password only what is missing", pwd, LevelMFA, []Method{MethodTOTP, MethodRecoveryCode, MethodPasskey}},
-		{"phishing resistant needs a passkey", pwd, LevelPHR, []Method{MethodPasskey}},
-		{"after totp no recovery code", []Result{{Method: MethodPassword}, {Method: MethodTOTP}}, LevelPHR, []Method{MethodPasskey}},
+		{"re-authentication of a known user offers the enrolled factors", true, nil, Level1FA, enrolled},
+		{"unidentified gets first factors", false, nil, LevelMFA, first},
+		{"after password only what is missing", true, pwd, LevelMFA, []Method{MethodTOTP, MethodRecoveryCode, MethodPasskey}},
+		{"phishing resistant needs a passkey", true, pwd, LevelPHR, []Method{MethodPasskey}},
+		{"after totp no recovery code", true, []Result{{Method: MethodPassword}, {Method: MethodTOTP}}, LevelPHR, []Method{MethodPasskey}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := NextMethods(tc.results, first, enrolled, tc.required); !slices.Equal(got, tc.want) {
+			if got := NextMethods(tc.identified, tc.results, first, enrolled, tc.required); !slices.Equal(got, tc.want) {
 				t.Fatalf("NextMethods = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRecent(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	oldPwd := Result{Method: MethodPassword, At: now.Add(-time.Hour)}
+	newPwd := Result{Method: MethodPassword, At: now.Add(-time.Minute)}
+	newOTP := Result{Method: MethodTOTP, At: now.Add(-time.Minute)}
+	tests := []struct {
+		name    string
+		results []Result
+		level   Level
+		want    bool
+	}{
+		{"both factors fresh", []Result{newPwd, newOTP}, LevelMFA, true},
+		{"old password does not count", []Result{oldPwd, newOTP}, LevelMFA, false},
+		{"fresh password is enough for 1fa", []Result{newPwd}, Level1FA, true},
+		{"nothing fresh", []Result{oldPwd}, Level1FA, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Recent(tc.results, now, 5*time.Minute, tc.level); got != tc.want {
+				t.Fatalf("Recent = %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -193,6 +193,17 @@ func (s *Service) InteractionFlow(ctx context.Context, w http.ResponseWriter, r 
 	return fl, nil
 }
 
+// Reauthenticate starts a flow in which a signed-in user proves again who
+// they are, for a sensitive change on their account; the result replaces
+// the session's factors. It returns where to send the browser.
+func (s *Service) Reauthenticate(ctx context.Context, w http.ResponseWriter, r *http.Request, userID, returnTo string, level Level) (string, error) {
+	fl := &Flow{ReturnTo: returnTo, UserID: userID, Required: level, Fresh: true}
+	if err := s.Flows.New(ctx, s.Kit.BrowserID(w, r), fl); err != nil {
+		return "", err
+	}
+	return "/login?flow=" + url.QueryEscape(fl.ID), nil
+}
+
 // required is the level the flow must reach once its user is known.
 func (s *Service) required(ctx context.Context, fl *Flow) (Level, []Method, error) {
 	if fl.UserID == "" {

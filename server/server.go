@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"latchkey/account"
 	"latchkey/config"
 	"latchkey/consent"
 	"latchkey/login"
@@ -113,7 +114,11 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		Users: st, Render: render, Log: log, Now: opts.Now,
 	}, provider.Deps{Issuer: issuer.String(), Tokens: st, Clients: clients, Keys: keys, Seal: kr, Now: opts.Now})
 
+	acct := &account.Service{Login: svc, Store: st, Kit: kit, Render: render, Log: log, Now: opts.Now,
+		Sections: []account.Section{pw}}
+
 	r := mux.NewRouter()
+	acct.Mount(r)
 	prov.Mount(r)
 	pages.Mount(r)
 	cons.Mount(r)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"latchkey/account"
 	"latchkey/login"
 	"latchkey/store"
 )
@@ -102,4 +103,17 @@ func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, err
 		}
 	}
 	return login.Result{Method: login.MethodPassword, UserID: u.ID, At: a.Now}, nil
+}
+
+// Overview is the password's line on /account.
+func (f *Factor) Overview(ctx context.Context, userID string) (account.Status, error) {
+	on, err := f.Enrolled(ctx, userID)
+	if err != nil {
+		return account.Status{}, err
+	}
+	st := account.Status{Title: "Password", Status: "Set"}
+	if !on {
+		st.Status = "Not set"
+	}
+	return st, nil
 }
