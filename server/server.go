@@ -16,6 +16,7 @@ import (
 	"latchkey/consent"
 	"latchkey/login"
 	"latchkey/login/password"
+	"latchkey/mail"
 	"latchkey/provider"
 	"latchkey/seal"
 	"latchkey/store"
@@ -37,6 +38,8 @@ type Options struct {
 	Log  *slog.Logger
 	Now  func() time.Time
 	Rand io.Reader
+	// Mailer overrides the one mail.smtp_url names.
+	Mailer mail.Mailer
 	// PasswordParams overrides argon2id's cost (tests use a cheap one).
 	PasswordParams *password.Params
 }
@@ -50,6 +53,7 @@ type Server struct {
 	Clients  *provider.Clients
 	Hasher   *password.Hasher
 	Store    *store.Store
+	Mailer   mail.Mailer
 }
 
 // New assembles the server. cfg must be valid and have at least one secret.
@@ -68,6 +72,13 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	issuer := cfg.IssuerURL()
 	if issuer == nil {
 		return nil, errors.New("issuer: not a valid URL")
+	}
+	mailer := opts.Mailer
+	if mailer == nil {
+		if cfg.Mail.SMTPURL != "log" {
+			return nil, errors.New("mail.smtp_url: only \"log\" is supported in this version")
+		}
+		mailer = &mail.Log{Log: log, From: cfg.Mail.From}
 	}
 	kit := &web.Kit{Keys: kr, Secure: issuer.Scheme == "https", Rand: opts.Rand}
 	render, err := templates.New(log)
@@ -134,5 +145,5 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		render.Error(w, http.StatusNotFound, "Page not found", "There is nothing at this address.")
 	})
 
-	return &Server{Handler: r, Provider: prov, Login: svc, Keys: keys, Clients: clients, Hasher: hasher, Store: st}, nil
+	return &Server{Handler: r, Provider: prov, Login: svc, Keys: keys, Clients: clients, Hasher: hasher, Store: st, Mailer: mailer}, nil
 }
