@@ -82,6 +82,11 @@ func TestPasswordCodeFlow(t *testing.T) {
 			t.Fatalf("userinfo = %+v", ui)
 		}
 
+		acct := b.Get(srv.URL + "/account")
+		if acct.Status != http.StatusOK || !strings.Contains(acct.Text("recent-activity"), "login.succeeded") {
+			t.Fatalf("/account does not show the sign-in as recent activity: %d\n%.1500s", acct.Status, acct.Body)
+		}
+
 		// A second authorization from the same browser rides the SSO
 		// session and the remembered consent: straight back with a code.
 		s2 := r.start()

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"latchkey/internal/testkit"
+)
+
+// TestMain lets the test binary stand in for the latchkey binary: the
+// tests below re-execute it with LATCHKEY_TEST_MAIN=1, so they see real
+// exit codes, standard streams and a real listening server.
+func TestMain(m *testing.M) {
+	if os.Getenv("LATCHKEY_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func latchkey(t *testing.T, dir string, stdin string, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "LATCHKEY_TEST_MAIN=1", "LATCHKEY_CONFIG=")
+	cmd.Stdin = strings.NewReader(stdin)
+	return cmd
+}
+
+func runCLI(t *testing.T, dir, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := latchkey(t, dir, stdin, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("run latchkey %v: %v", args, err)
+	}
+	return o.String(), e.String(), code
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(`issuer: not a url
+clients:
+  - id: shop
+    secret: "shop-secret-shop-secret-shop-secret-42"
+    redirect_uris: [ "https://shop.example/callback", "/relative" ]
+    min_acr: gold
+`), 0o600)
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("issuer: http://localhost:9000\nlisten: 127.0.0.1:9000\n"), 0o600)
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  []string
+	}{
+		{"three mistakes, flag after", []string{"config", "check", "--config", bad}, 1, []string{
+			"issuer: ", "clients[0].redirect_uris[1]: not an absolute URL", "clients[0].min_acr: "}},
+		{"flag before the command", []string{"--config=" + bad, "config", "check"}, 1, []string{"clients[0].min_acr: "}},
+		{"valid file", []string{"config", "check", "--config", good}, 0, nil},
+		{"missing file", []string{"config", "check", "--config", filepath.Join(dir, "nope.yaml")}, 1, []string{"nope.yaml"}},
+		{"unknown command", []string{"frobnicate"}, 2, []string{"unknown command"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, dir, "", tc.args...)
+			if code != tc.wantCode {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.wantCode, stderr)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if tc.name == "three mistakes, flag after" {
+				var problems int
+				for _, l := range strings.Split(stderr, "\n") {
+					if strings.HasPrefix(l, "issuer: ") || strings.HasPrefix(l, "clients[0].") {
+						problems++
+					}
+				}
+				if problems != 3 {
+					t.Errorf("want exactly 3 problem lines, got %d:\n%s", problems, stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestUserCommands(t *testing.T) {
+	dir := t.TempDir()
+	if _, e, code := runCLI(t, dir, "short\n", "user", "add", "a@example.com", "--password-stdin"); code == 0 || !strings.Contains(e, "at least 8") {
+		t.Fatalf("short password accepted (exit %d): %s", code, e)
+	}
+	if _, e, code := runCLI(t, dir, "", "user", "add", "not-an-email"); code == 0 || !strings.Contains(e, "EMAIL") {
+		t.Fatalf("bad email accepted (exit %d): %s", code, e)
+	}
+	if _, e, code := runCLI(t, dir, "a good long password\n", "user", "add", "a@example.com", "--password-stdin"); code != 0 {
+		t.Fatalf("user add: exit %d: %s", code, e)
+	}
+	if _, e, code := runCLI(t, dir, "another password\n", "user", "add", "A@example.com", "--password-stdin"); code == 0 || !strings.Contains(e, "already exists") {
+		t.Fatalf("duplicate accepted (exit %d): %s", code, e)
+	}
+	if _, e, code := runCLI(t, dir, "", "user", "disable", "a@example.com"); code != 0 {
+		t.Fatalf("disable: exit %d: %s", code, e)
+	}
+	out, _, _ := runCLI(t, dir, "", "user", "list")
+	if !strings.Contains(out, "a@example.com") || !strings.Contains(out, "disabled") || strings.Count(out, "@example.com") != 1 {
+		t.Fatalf("user list:\n%s", out)
+	}
+}
+
+// TestServeOnDefaults is the newcomer's first command: serve with no config
+// starts on http://localhost:8080 with its SQLite file and generated secret
+// in the working directory, and a user added with `user add` signs in.
+func TestServeOnDefaults(t *testing.T) {
+	dir := t.TempDir()
+	if _, e, code := runCLI(t, dir, "newcomer password\n", "user", "add", "new@example.com", "--password-stdin"); code != 0 {
+		t.Fatalf("user add: exit %d: %s", code, e)
+	}
+	cmd := latchkey(t, dir, "", "serve")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	base := "http://localhost:8080"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early (%v); is port 8080 taken?\n%s", err, logs.String())
+		case <-ctx.Done():
+			t.Fatalf("serve did not answer on %s:\n%s", base, logs.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
+	b := testkit.NewBrowser(t)
+	page := b.Get(base + "/login")
+	f := page.FormWithButton(t, "method", "password")
+	f.Set("identifier", "new@example.com").Set("password", "newcomer password")
+	page = b.Submit(f)
+	if page.URL.Path != "/" || !strings.Contains(page.Body, "Signed in as new@example.com") {
+		t.Fatalf("sign-in did not land on the home page signed in: %d %s\n%.800s", page.Status, page.URL, page.Body)
+	}
+	meta := b.Get(base + "/.well-known/openid-configuration")
+	if !strings.Contains(meta.Body, `"issuer":"http://localhost:8080"`) {
+		t.Fatalf("discovery issuer: %.300s", meta.Body)
+	}
+
+	for _, f := range []string{"latchkey.db", "latchkey.secret"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s not in the working directory: %v", f, err)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(dir, "latchkey.secret")); err == nil && st.Mode().Perm() != 0o600 {
+		t.Errorf("latchkey.secret mode %v, want 0600", st.Mode().Perm())
+	}
+	ignore, err := os.ReadFile("../../.gitignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pat := range []string{"/latchkey.db\n", "/latchkey.db-*\n", "/latchkey.secret\n"} {
+		if !strings.Contains(string(ignore), pat) {
+			t.Errorf(".gitignore lacks %q", strings.TrimSpace(pat))
+		}
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve did not shut down cleanly: %v\n%s", err, logs.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve ignored SIGTERM")
+	}
+}
