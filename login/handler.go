@@ -258,7 +258,7 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
 
 func (p *Pages) logoutPage(w http.ResponseWriter, r *http.Request) {
 	browser := p.Kit.BrowserID(w, r)
-	page := templates.Page{Title: "Sign out", CSRF: p.Kit.CSRFToken(browser, "logout"), Data: struct{ Hidden map[string]string }{}}
+	page := templates.Page{Title: "Sign out", CSRF: p.Kit.CSRFToken(browser, "logout")}
 	if sess, err := p.Sessions.Current(r.Context(), r); err == nil && sess != nil {
 		page.SignedIn = p.Emails(r.Context(), sess.UserID)
 	}
@@ -278,6 +278,9 @@ func (p *Pages) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	if sess != nil {
 		p.audit(r.Context(), r, sess.UserID, "logout", "")
+		if p.OnLogout != nil {
+			p.OnLogout(r.Context(), sess)
+		}
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

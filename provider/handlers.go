@@ -26,6 +26,7 @@ func (p *Provider) Mount(r *mux.Router) {
 	r.HandleFunc("/oauth2/userinfo", p.userinfo).Methods(http.MethodGet, http.MethodPost)
 	r.HandleFunc("/oauth2/revoke", p.revoke).Methods(http.MethodPost)
 	r.HandleFunc("/oauth2/introspect", p.introspect).Methods(http.MethodPost)
+	r.HandleFunc("/oauth2/logout", p.endSession).Methods(http.MethodGet, http.MethodPost)
 }
 
 // ClaimsSupported lists the claims the provider issues.
@@ -42,6 +43,9 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"jwks_uri":                                      iss + "/oauth2/jwks",
 		"revocation_endpoint":                           iss + "/oauth2/revoke",
 		"introspection_endpoint":                        iss + "/oauth2/introspect",
+		"end_session_endpoint":                          iss + "/oauth2/logout",
+		"backchannel_logout_supported":                  true,
+		"backchannel_logout_session_supported":          true,
 		"scopes_supported":                              []string{"openid", "profile", "email", "offline_access"},
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query"},
@@ -197,6 +201,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.authorizeError(w, r, ar, err)
 		return
 	}
+	if err := p.SessionClients.AddSessionClient(ctx, out.Session.Hash, client.ID); err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
 	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
@@ -330,6 +338,12 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	// fosite authenticates introspection callers only through the
+	// Authorization header; client_secret_post credentials are moved there
+	// so both methods work as on the token endpoint.
+	if r.Header.Get("Authorization") == "" && r.ParseForm() == nil && r.PostForm.Get("client_secret") != "" {
+		r.SetBasicAuth(url.QueryEscape(r.PostForm.Get("client_id")), url.QueryEscape(r.PostForm.Get("client_secret")))
+	}
 	sess := &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
 	ir, err := p.oauth.NewIntrospectionRequest(ctx, r, sess)
 	if err != nil {

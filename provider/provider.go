@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/ory/fosite"
@@ -46,9 +47,14 @@ type Provider struct {
 	Login   *login.Service
 	Consent ConsentChecker
 	Users   Users
-	Render  *templates.Renderer
-	Log     *slog.Logger
-	Now     func() time.Time
+	// SessionClients remembers which clients a session signed in to.
+	SessionClients SessionClients
+	// HTTPClient delivers back-channel logout tokens; nil: a default with
+	// a short timeout.
+	HTTPClient *http.Client
+	Render     *templates.Renderer
+	Log        *slog.Logger
+	Now        func() time.Time
 
 	oauth  fosite.OAuth2Provider
 	signer *signer

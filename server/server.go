@@ -122,11 +122,13 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	cons := &consent.Service{Store: st, Flows: flows, Kit: kit, Render: render, ClientName: clients.Name, Emails: emails}
 	prov := provider.New(&provider.Provider{
 		Issuer: issuer.String(), Clients: clients, Keys: keys, Login: svc, Consent: cons,
-		Users: st, Render: render, Log: log, Now: opts.Now,
+		Users: st, SessionClients: st, Render: render, Log: log, Now: opts.Now,
 	}, provider.Deps{Issuer: issuer.String(), Tokens: st, Clients: clients, Keys: keys, Seal: kr, Now: opts.Now})
 
 	acct := &account.Service{Login: svc, Store: st, Kit: kit, Render: render, Log: log, Now: opts.Now,
 		Sections: []account.Section{pw}}
+
+	svc.OnLogout = prov.Logout
 
 	r := mux.NewRouter()
 	acct.Mount(r)

@@ -8,12 +8,14 @@ import (
 	"gorm.io/gorm"
 )
 
-// SigningKeys returns the keys still published (not past RetireAfter),
-// newest first.
+// SigningKeys returns the keys still published (not past RetireAfter), the
+// active one (never retired) first, then newest first. The active key is
+// told by its missing RetireAfter, not its timestamp, so two keys made in
+// the same instant cannot swap roles.
 func (s *Store) SigningKeys(ctx context.Context) ([]SigningKey, error) {
 	var ks []SigningKey
 	err := s.conn(ctx).Where("retire_after IS NULL OR retire_after > ?", s.Now()).
-		Order("created_at DESC, id DESC").Find(&ks).Error
+		Order("CASE WHEN retire_after IS NULL THEN 0 ELSE 1 END, created_at DESC, id DESC").Find(&ks).Error
 	if err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
@@ -31,6 +33,7 @@ func (s *Store) AddSigningKey(ctx context.Context, k *SigningKey, grace time.Dur
 		if k.CreatedAt.IsZero() {
 			k.CreatedAt = s.Now()
 		}
+		k.CreatedAt = k.CreatedAt.UTC() // SQLite orders times as text
 		if err := tx.Create(k).Error; err != nil {
 			return fmt.Errorf("add signing key: %w", err)
 		}

@@ -20,7 +20,7 @@ type migration struct {
 var migrations = []migration{
 	{1, "core tables", func(tx *gorm.DB) error {
 		return tx.AutoMigrate(&User{}, &flowRow{}, &Session{}, &SigningKey{},
-			&OAuthToken{}, &ConsentGrant{}, &AuditEvent{}, &Setting{})
+			&OAuthToken{}, &ConsentGrant{}, &AuditEvent{}, &Setting{}, &SessionClient{})
 	}},
 }
 
