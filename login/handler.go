@@ -49,13 +49,7 @@ func (p *Pages) show(w http.ResponseWriter, r *http.Request) {
 	browser := p.Kit.BrowserID(w, r)
 	id := r.URL.Query().Get("flow")
 	if id == "" {
-		// A visit without an application: sign in to Latchkey itself.
-		fl := &Flow{ReturnTo: localReturn(r.URL.Query().Get("return_to")), Required: Level1FA}
-		if err := p.Flows.New(ctx, browser, fl); err != nil {
-			p.fail(w, r, err)
-			return
-		}
-		http.Redirect(w, r, "/login?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)
+		p.StartLocal(w, r, "/login")
 		return
 	}
 	fl, err := p.Flows.Get(ctx, id, browser)
@@ -69,6 +63,23 @@ func (p *Pages) show(w http.ResponseWriter, r *http.Request) {
 	}
 	p.renderStep(w, r, http.StatusOK, fl, browser, "")
 }
+
+// StartLocal begins a flow for a visit without an application (sign in to
+// Latchkey itself) and sends the browser to page with it.
+func (p *Pages) StartLocal(w http.ResponseWriter, r *http.Request, page string) {
+	fl := &Flow{ReturnTo: localReturn(r.URL.Query().Get("return_to")), Required: Level1FA}
+	if err := p.Flows.New(r.Context(), p.Kit.BrowserID(w, r), fl); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, page+"?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)
+}
+
+// Expired shows the page for a flow that cannot continue.
+func (p *Pages) Expired(w http.ResponseWriter, err error) { p.expired(w, err) }
+
+// Fail logs err and shows a generic error page.
+func (p *Pages) Fail(w http.ResponseWriter, r *http.Request, err error) { p.fail(w, r, err) }
 
 func (p *Pages) renderStep(w http.ResponseWriter, r *http.Request, status int, fl *Flow, browser, errMsg string) {
 	ctx := r.Context()
@@ -155,21 +166,12 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 		p.expired(w, err)
 		return
 	}
-	required, _, err = p.required(ctx, fl)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	if !Satisfied(fl.Results, required) {
-		http.Redirect(w, r, "/login?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)
-		return
-	}
-	p.finish(w, r, fl, browser)
+	p.Continue(w, r, fl, browser)
 }
 
-// finish lands a satisfied flow in the SSO session and returns the browser
+// Finish lands a satisfied flow in the SSO session and returns the browser
 // to where the flow started.
-func (p *Pages) finish(w http.ResponseWriter, r *http.Request, fl *Flow, browser string) {
+func (p *Pages) Finish(w http.ResponseWriter, r *http.Request, fl *Flow, browser string) {
 	ctx := r.Context()
 	sess, err := p.Sessions.Save(ctx, w, r, fl.UserID, fl.Results)
 	if err != nil {
@@ -283,6 +285,21 @@ func (p *Pages) logout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// Continue sends the browser to the flow's next step, or finishes it when
+// its results already reach the required level.
+func (p *Pages) Continue(w http.ResponseWriter, r *http.Request, fl *Flow, browser string) {
+	required, _, err := p.required(r.Context(), fl)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if !Satisfied(fl.Results, required) {
+		http.Redirect(w, r, "/login?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)
+		return
+	}
+	p.Finish(w, r, fl, browser)
 }
 
 func (p *Pages) expired(w http.ResponseWriter, err error) {

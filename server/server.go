@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -14,11 +15,13 @@ import (
 	"latchkey/account"
 	"latchkey/config"
 	"latchkey/consent"
+	"latchkey/demo"
 	"latchkey/login"
 	"latchkey/login/password"
 	"latchkey/mail"
 	"latchkey/provider"
 	"latchkey/seal"
+	"latchkey/signup"
 	"latchkey/store"
 	"latchkey/templates"
 	"latchkey/web"
@@ -85,7 +88,11 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	if err != nil {
 		return nil, err
 	}
-	clients, err := provider.NewClients(cfg.Clients)
+	clientCfg := cfg.Clients
+	if cfg.DevMode {
+		clientCfg = append(slices.Clone(clientCfg), demo.Client(issuer.String(), kr))
+	}
+	clients, err := provider.NewClients(clientCfg)
 	if err != nil {
 		return nil, fmt.Errorf("clients: %w", err)
 	}
@@ -118,7 +125,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		}
 		return u.Email
 	}
-	pages := &login.Pages{Service: svc, Render: render, ClientName: clients.Name, Signup: false, Emails: emails}
+	pages := &login.Pages{Service: svc, Render: render, ClientName: clients.Name, Signup: cfg.Signup, Emails: emails}
 	cons := &consent.Service{Store: st, Flows: flows, Kit: kit, Render: render, ClientName: clients.Name, Emails: emails}
 	prov := provider.New(&provider.Provider{
 		Issuer: issuer.String(), Clients: clients, Keys: keys, Login: svc, Consent: cons,
@@ -132,6 +139,12 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 
 	r := mux.NewRouter()
 	acct.Mount(r)
+	if cfg.DevMode {
+		(&demo.RP{Issuer: issuer.String(), Seal: kr, Kit: kit, Render: render, Log: log}).Mount(r)
+	}
+	if cfg.Signup {
+		(&signup.Handler{Pages: pages, Users: st, Hasher: hasher}).Mount(r)
+	}
 	prov.Mount(r)
 	pages.Mount(r)
 	cons.Mount(r)

@@ -40,9 +40,6 @@ func (e *env) user(ctx context.Context, args []string) error {
 	}
 }
 
-// MinPasswordLength follows NIST SP 800-63B.
-const MinPasswordLength = 8
-
 func (e *env) userAdd(ctx context.Context, args []string) error {
 	var email string
 	fromStdin := false
@@ -76,11 +73,8 @@ func (e *env) userAdd(ctx context.Context, args []string) error {
 			return errors.New("--password-stdin: no password on standard input")
 		}
 		pw := strings.TrimRight(line, "\r\n")
-		if len([]rune(pw)) < MinPasswordLength {
-			return fmt.Errorf("password: at least %d characters", MinPasswordLength)
-		}
-		if len(pw) > password.MaxLength {
-			return fmt.Errorf("password: at most %d bytes", password.MaxLength)
+		if err := password.CheckNew(pw, email); err != nil {
+			return fmt.Errorf("password: %w", err)
 		}
 		h := &password.Hasher{Params: password.OWASP}
 		if hash, err = h.Hash(pw); err != nil {
