@@ -59,7 +59,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"claims_supported":                              ClaimsSupported,
 		"acr_values_supported":                          login.ACRValuesSupported(),
 		"prompt_values_supported":                       []string{"none", "login", "consent"},
-		"claims_parameter_supported":                    false,
+		"claims_parameter_supported":                    true,
 		"request_parameter_supported":                   false,
 		"request_uri_parameter_supported":               false,
 	})
@@ -106,7 +106,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	req := login.AuthRequest{
 		ClientID:  client.ID,
 		ClientMin: client.MinACR,
-		ACRValues: strings.Fields(form.Get("acr_values")),
+		ACRValues: append(strings.Fields(form.Get("acr_values")), claimsACR(form.Get("claims"))...),
 		Prompt:    strings.Fields(form.Get("prompt")),
 		MaxAge:    -1,
 		LoginHint: form.Get("login_hint"),
@@ -206,6 +206,31 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// claimsACR reads the acr the claims parameter asks for (OIDC Core 5.5.1.1):
+// {"id_token":{"acr":{"essential":true,"values":["mfa"]}}}. Other requested
+// claims are served by scope; a malformed parameter asks for nothing.
+func claimsACR(raw string) []string {
+	if raw == "" {
+		return nil
+	}
+	var req struct {
+		IDToken struct {
+			ACR *struct {
+				Value  string   `json:"value"`
+				Values []string `json:"values"`
+			} `json:"acr"`
+		} `json:"id_token"`
+	}
+	if json.Unmarshal([]byte(raw), &req) != nil || req.IDToken.ACR == nil {
+		return nil
+	}
+	out := req.IDToken.ACR.Values
+	if v := req.IDToken.ACR.Value; v != "" {
+		out = append(out, v)
+	}
+	return out
 }
 
 func covers(granted, want []string) bool {
