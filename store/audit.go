@@ -10,6 +10,7 @@ func (s *Store) Audit(ctx context.Context, e AuditEvent) error {
 	if e.At.IsZero() {
 		e.At = s.Now()
 	}
+	e.At = e.At.UTC() // SQLite orders times as text
 	if err := s.conn(ctx).Create(&e).Error; err != nil {
 		return fmt.Errorf("audit %s: %w", e.Event, err)
 	}

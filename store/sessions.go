@@ -10,6 +10,8 @@ import (
 func (s *Store) CreateSession(ctx context.Context, sess *Session) error {
 	now := s.Now()
 	sess.CreatedAt, sess.UpdatedAt, sess.LastSeenAt = now, now, now
+	// SQLite compares times as text, so every stored time must be UTC.
+	sess.AuthTime, sess.ExpiresAt = sess.AuthTime.UTC(), sess.ExpiresAt.UTC()
 	if err := s.conn(ctx).Create(sess).Error; err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -29,7 +31,7 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (*Session, error)
 // UpdateSessionAuth records a step-up or re-authentication on a live session.
 func (s *Store) UpdateSessionAuth(ctx context.Context, idHash string, data []byte, authTime, expiresAt time.Time) error {
 	now := s.Now()
-	res := s.conn(ctx).Model(&Session{}).Where("id_hash = ? AND revoked_at IS NULL", idHash).
+	res := s.conn(ctx).Model(&Session{}).Where("id_hash = ? AND revoked_at IS NULL AND expires_at > ?", idHash, now).
 		Updates(map[string]any{"data": data, "auth_time": authTime.UTC(), "expires_at": expiresAt.UTC(),
 			"last_seen_at": now, "updated_at": now})
 	if res.Error != nil {

@@ -20,6 +20,7 @@ const (
 // CreateToken stores a token record.
 func (s *Store) CreateToken(ctx context.Context, t *OAuthToken) error {
 	t.CreatedAt = s.Now()
+	t.ExpiresAt = t.ExpiresAt.UTC() // SQLite compares times as text
 	err := s.conn(ctx).Create(t).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return ErrConflict
