@@ -1,0 +1,274 @@
+package account
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"latchkey/login"
+	"latchkey/login/recovery"
+	"latchkey/login/totp"
+	"latchkey/mail"
+	"latchkey/store"
+	"latchkey/templates"
+	"latchkey/web"
+)
+
+// Transactional runs several store calls as one change: calls made with
+// the context BeginTx returns join the transaction. store.Store implements
+// it.
+type Transactional interface {
+	BeginTx(ctx context.Context) (context.Context, error)
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// TOTPPages are /account/totp, where a user sets up an authenticator app
+// (which turns 2FA on) or turns 2FA off, and the app's line on the
+// overview.
+//
+//	GET  /account/totp          off: (recent sign-in) QR code, secret, confirm form; on: status, turn-off form
+//	POST /account/totp          confirm the code: 2FA on, first recovery codes shown once
+//	POST /account/totp/disable  (recent sign-in with 2FA) remove app and codes, email the user
+type TOTPPages struct {
+	Account  *Service
+	TOTP     *totp.Factor
+	Recovery *recovery.Factor
+	// Tx makes turning the app on and storing its first recovery codes one
+	// change; nil runs them one after the other.
+	Tx     Transactional
+	Mailer mail.Mailer
+}
+
+var _ Section = (*TOTPPages)(nil)
+
+// Mount registers the routes.
+func (p *TOTPPages) Mount(r *mux.Router) {
+	r.HandleFunc("/account/totp", p.show).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/account/totp", p.confirm).Methods(http.MethodPost)
+	r.HandleFunc("/account/totp/disable", p.disable).Methods(http.MethodPost)
+}
+
+type totpView struct {
+	Setup    *totpSetupView
+	Codes    []string
+	On       bool
+	Since    time.Time
+	LastUsed *time.Time
+	Warning  string
+}
+
+type totpSetupView struct {
+	// QR is the QR code as a data: URI (the page's CSP allows data: images).
+	QR     template.URL
+	Size   int
+	Secret string
+}
+
+func (p *TOTPPages) show(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.Account.RequireUser(w, r)
+	if !ok {
+		return
+	}
+	st, err := p.TOTP.State(r.Context(), v.User.ID)
+	if err != nil {
+		p.Account.Fail(w, r, err)
+		return
+	}
+	if st.On {
+		p.renderOn(w, r, http.StatusOK, v, st, "")
+		return
+	}
+	// Adding a factor is a sensitive change too: a borrowed session must
+	// not lock the owner out with an app of its own.
+	if !p.Account.RequireRecent(w, r, v, "/account/totp") {
+		return
+	}
+	p.renderSetup(w, r, http.StatusOK, v, "")
+}
+
+func (p *TOTPPages) renderSetup(w http.ResponseWriter, r *http.Request, status int, v *Viewer, errMsg string) {
+	setup, err := p.TOTP.Begin(r.Context(), v.User.ID, v.User.Email, p.Account.Now().UTC())
+	if errors.Is(err, totp.ErrAlreadyOn) {
+		http.Redirect(w, r, "/account/totp", http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		p.Account.Fail(w, r, err)
+		return
+	}
+	view := totpView{Setup: &totpSetupView{
+		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(setup.QRPNG)),
+		Size:   totp.QRSize,
+		Secret: setup.Secret,
+	}}
+	p.Account.Page(w, status, "account_totp", v, templates.Page{Title: "Set up an authenticator app", Error: errMsg, Data: view})
+}
+
+func (p *TOTPPages) renderOn(w http.ResponseWriter, r *http.Request, status int, v *Viewer, st totp.State, errMsg string) {
+	warning, err := p.checkAppWarning(r.Context(), v.User.ID, st)
+	if err != nil {
+		p.Account.Fail(w, r, err)
+		return
+	}
+	view := totpView{On: true, Since: st.ConfirmedAt, LastUsed: st.LastUsedAt, Warning: warning}
+	p.Account.Page(w, status, "account_totp", v, templates.Page{Title: "Authenticator app", Error: errMsg, Data: view})
+}
+
+func (p *TOTPPages) confirm(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.Account.RequireUser(w, r)
+	if !ok {
+		return
+	}
+	if err := r.ParseForm(); err != nil || !p.Account.CheckCSRF(r, v) {
+		p.Account.Render.Error(w, http.StatusForbidden, "Form expired", "Please open the page again and retry.")
+		return
+	}
+	if !p.Account.RequireRecent(w, r, v, "/account/totp") {
+		return
+	}
+	ctx := r.Context()
+	now := p.Account.Now().UTC()
+	var codes []string
+	err := p.inTx(ctx, func(ctx context.Context) error {
+		if err := p.TOTP.Confirm(ctx, v.User.ID, r.PostForm.Get("code"), now); err != nil {
+			return err
+		}
+		var err error
+		codes, err = p.Recovery.Generate(ctx, v.User.ID)
+		return err
+	})
+	switch {
+	case errors.Is(err, login.ErrInvalid):
+		p.renderSetup(w, r, http.StatusBadRequest, v,
+			"That code does not match. Check that your device's clock is right and enter the code the app shows now.")
+		return
+	case errors.Is(err, totp.ErrNoPending):
+		p.renderSetup(w, r, http.StatusBadRequest, v, err.Error()+".")
+		return
+	case errors.Is(err, totp.ErrAlreadyOn):
+		http.Redirect(w, r, "/account/totp", http.StatusSeeOther)
+		return
+	case err != nil:
+		p.Account.Fail(w, r, err)
+		return
+	}
+	recordAccountEvent(p.Account, r, v.User.ID, "totp.enabled", fmt.Sprintf("%d recovery codes issued", len(codes)))
+	p.notify(ctx, r, v.User, "Two-factor authentication turned on",
+		"Two-factor authentication was turned on for your account %s on %s%s: signing in now needs your password and a code from your authenticator app (or a recovery code).\n\n"+
+			"If this was not you, someone has access to your account: change your password and contact your administrator.\n")
+	p.Account.Page(w, http.StatusOK, "account_totp", v, templates.Page{Title: "Two-factor authentication is on",
+		Notice: "Two-factor authentication is on. Save your recovery codes now.", Data: totpView{Codes: codes}})
+}
+
+func (p *TOTPPages) disable(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.Account.RequireUser(w, r)
+	if !ok {
+		return
+	}
+	if err := r.ParseForm(); err != nil || !p.Account.CheckCSRF(r, v) {
+		p.Account.Render.Error(w, http.StatusForbidden, "Form expired", "Please open the page again and retry.")
+		return
+	}
+	// With 2FA on, "recent" means the password and a TOTP or recovery code
+	// within RecentWindow.
+	if !p.Account.RequireRecent(w, r, v, "/account/totp") {
+		return
+	}
+	ctx := r.Context()
+	existed, err := p.TOTP.Disable(ctx, v.User.ID)
+	if err != nil {
+		p.Account.Fail(w, r, err)
+		return
+	}
+	if !existed {
+		http.Redirect(w, r, "/account/totp", http.StatusSeeOther)
+		return
+	}
+	recordAccountEvent(p.Account, r, v.User.ID, "totp.disabled", "authenticator app and recovery codes removed")
+	p.notify(ctx, r, v.User, "Two-factor authentication turned off",
+		"Two-factor authentication was turned off for your account %s on %s%s. Your authenticator app and recovery codes were removed: your password alone now signs you in.\n\n"+
+			"If this was not you, change your password now, turn two-factor authentication on again and contact your administrator.\n")
+	p.Account.Page(w, http.StatusOK, "account_totp", v, templates.Page{Title: "Two-factor authentication is off",
+		Notice: "Two-factor authentication is off. We emailed you about this change.", Data: totpView{}})
+}
+
+// Overview implements Section.
+func (p *TOTPPages) Overview(ctx context.Context, userID string) (Status, error) {
+	st, err := p.TOTP.State(ctx, userID)
+	if err != nil {
+		return Status{}, err
+	}
+	if !st.On {
+		return Status{Title: "Authenticator app", Status: "Off: your password alone signs you in", Link: "/account/totp", LinkText: "Set up"}, nil
+	}
+	warning, err := p.checkAppWarning(ctx, userID, st)
+	if err != nil {
+		return Status{}, err
+	}
+	return Status{Title: "Authenticator app", Status: "On since " + st.ConfirmedAt.Format("2006-01-02"),
+		Warning: warning, Link: "/account/totp", LinkText: "Manage"}, nil
+}
+
+// checkAppWarning is the prompt after a sign-in with a recovery code: while
+// the newest second-factor use was a recovery code rather than the app, the
+// user is asked to check the app still works.
+func (p *TOTPPages) checkAppWarning(ctx context.Context, userID string, st totp.State) (string, error) {
+	_, lastRecovery, err := p.Recovery.Stats(ctx, userID)
+	if err != nil || lastRecovery == nil {
+		return "", err
+	}
+	if st.LastUsedAt != nil && lastRecovery.Before(*st.LastUsedAt) {
+		return "", nil
+	}
+	return "You last signed in with a recovery code (" + lastRecovery.UTC().Format("2006-01-02 15:04 MST") +
+		"). Check that your authenticator app still works; if you lost it, turn two-factor authentication off and set it up again.", nil
+}
+
+func (p *TOTPPages) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if p.Tx == nil {
+		return fn(ctx)
+	}
+	tctx, err := p.Tx.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tctx); err != nil {
+		if rerr := p.Tx.Rollback(tctx); rerr != nil {
+			p.Account.Log.Error("rollback", "err", rerr)
+		}
+		return err
+	}
+	return p.Tx.Commit(tctx)
+}
+
+// notify emails the user about a change of their sign-in methods. format
+// takes the email, the time and " from IP". A failed mail does not undo the
+// change, which is already in the audit log.
+func (p *TOTPPages) notify(ctx context.Context, r *http.Request, u *store.User, subject, format string) {
+	if p.Mailer == nil {
+		return
+	}
+	text := fmt.Sprintf(format, u.Email, p.Account.Now().UTC().Format("2006-01-02 15:04 MST"), " from "+web.ClientIP(r))
+	if err := p.Mailer.Send(ctx, mail.Message{To: u.Email, Subject: subject, Text: text}); err != nil {
+		p.Account.Log.Error("security notice mail", "subject", subject, "err", err)
+	}
+}
+
+// recordAccountEvent adds a change made on the account pages to the audit
+// log (shown on /account as recent activity).
+func recordAccountEvent(s *Service, r *http.Request, userID, event, detail string) {
+	if s.Login == nil || s.Login.Audit == nil {
+		return
+	}
+	e := store.AuditEvent{UserID: userID, Event: event, Detail: detail, IP: web.ClientIP(r), At: s.Now().UTC()}
+	if err := s.Login.Audit.Audit(r.Context(), e); err != nil {
+		s.Log.Error("audit", "event", event, "err", err)
+	}
+}

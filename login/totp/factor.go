@@ -1,0 +1,191 @@
+package totp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"latchkey/login"
+	"latchkey/seal"
+	"latchkey/store"
+	"latchkey/web"
+)
+
+// Store is what the factor keeps in the database; store.Store implements it.
+type Store interface {
+	TOTPCredential(ctx context.Context, userID string) (*store.TOTPCredential, error)
+	PutPendingTOTP(ctx context.Context, userID string, sealed []byte) error
+	ConfirmTOTP(ctx context.Context, userID string, sealed []byte, step int64) error
+	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	RecordTOTPFailure(ctx context.Context, userID string, l store.Lockout) (bool, error)
+	DeleteTOTP(ctx context.Context, userID string) (bool, error)
+}
+
+// DefaultLockout locks TOTP for an account for 15 minutes after 5 wrong
+// codes within 15 minutes: with 3 codes valid at a time (skew 1), that
+// leaves a guesser about 3 in 200,000 per quarter hour. Recovery codes are
+// not locked, so the owner keeps a way in while somebody hammers the app
+// code (and they need the password first in any case).
+var DefaultLockout = store.Lockout{Max: 5, Window: 15 * time.Minute, Duration: 15 * time.Minute}
+
+// PendingTTL is how long a shown, unconfirmed secret stays valid; Begin
+// then shows a new one.
+const PendingTTL = 30 * time.Minute
+
+// Factor checks authenticator-app codes and enrolls authenticator apps.
+type Factor struct {
+	Store Store
+	// Keys seal the secrets at rest.
+	Keys *seal.Keyring
+	// Issuer labels the account in authenticator apps (totp.issuer_label).
+	Issuer  string
+	Params  Params
+	Lockout store.Lockout
+	// Audit records totp.used and totp.failed; may be nil.
+	Audit login.Auditor
+	// Rand makes secrets; nil means crypto/rand.
+	Rand io.Reader
+	Log  *slog.Logger
+}
+
+var (
+	_ login.Factor       = (*Factor)(nil)
+	_ login.Enrollable   = (*Factor)(nil)
+	_ login.SecondFactor = (*Factor)(nil)
+)
+
+// errLocked is what a locked account is told; it counts as a wrong answer
+// for the login flow and never reveals whether the code was right.
+type errLocked struct{}
+
+func (errLocked) Error() string {
+	return "Too many attempts with authenticator codes. Try again later, or use a recovery code."
+}
+func (errLocked) Is(target error) bool { return target == login.ErrInvalid }
+
+// ErrLocked is returned by Verify while the account's TOTP is locked.
+var ErrLocked error = errLocked{}
+
+// Method implements login.Factor.
+func (f *Factor) Method() login.Method { return login.MethodTOTP }
+
+// SecondFactor implements login.SecondFactor.
+func (f *Factor) SecondFactor() {}
+
+// State is a user's TOTP enrollment.
+type State struct {
+	// On is true once the user confirmed the app; Pending while a secret
+	// was shown but not yet confirmed.
+	On, Pending bool
+	ConfirmedAt time.Time
+	LastUsedAt  *time.Time
+}
+
+// State reads a user's enrollment.
+func (f *Factor) State(ctx context.Context, userID string) (State, error) {
+	c, err := f.Store.TOTPCredential(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return State{}, nil
+	}
+	if err != nil {
+		return State{}, err
+	}
+	if c.ConfirmedAt == nil {
+		return State{Pending: true}, nil
+	}
+	return State{On: true, ConfirmedAt: *c.ConfirmedAt, LastUsedAt: c.LastUsedAt}, nil
+}
+
+// Enrolled implements login.Enrollable: only a confirmed app counts.
+func (f *Factor) Enrolled(ctx context.Context, userID string) (bool, error) {
+	st, err := f.State(ctx, userID)
+	return st.On, err
+}
+
+// Verify implements login.Factor for the user the flow identified.
+func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, error) {
+	userID := a.Flow.UserID
+	if userID == "" {
+		return login.Result{}, login.ErrUnavailable
+	}
+	c, err := f.Store.TOTPCredential(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.ConfirmedAt == nil) {
+		return login.Result{}, login.ErrUnavailable
+	}
+	if err != nil {
+		return login.Result{}, err
+	}
+	if c.LockedUntil != nil && a.Now.Before(*c.LockedUntil) {
+		f.audit(ctx, a, userID, "totp.failed", "locked")
+		return login.Result{}, ErrLocked
+	}
+	secret, err := f.open(userID, c.Secret)
+	if err != nil {
+		return login.Result{}, err
+	}
+	if step, ok := f.Params.Match(secret, a.Form.Get("code"), a.Now); ok {
+		won, err := f.Store.UseTOTPStep(ctx, userID, step)
+		if err != nil {
+			return login.Result{}, err
+		}
+		if won {
+			f.audit(ctx, a, userID, "totp.used", "")
+			return login.Result{Method: login.MethodTOTP, UserID: userID, At: a.Now}, nil
+		}
+		// A step already used (a replay, or a second tab), or a lock set
+		// meanwhile: counted like a wrong code.
+	}
+	locked, err := f.Store.RecordTOTPFailure(ctx, userID, f.lockout())
+	if err != nil {
+		return login.Result{}, err
+	}
+	if locked {
+		f.audit(ctx, a, userID, "totp.failed", "wrong code; locked for "+f.lockout().Duration.String())
+		return login.Result{}, ErrLocked
+	}
+	f.audit(ctx, a, userID, "totp.failed", "wrong code")
+	return login.Result{}, login.ErrInvalid
+}
+
+func (f *Factor) lockout() store.Lockout {
+	if f.Lockout.Max <= 0 {
+		return DefaultLockout
+	}
+	return f.Lockout
+}
+
+func (f *Factor) audit(ctx context.Context, a login.Attempt, userID, event, detail string) {
+	if f.Audit == nil {
+		return
+	}
+	e := store.AuditEvent{UserID: userID, Event: event, Detail: detail, At: a.Now}
+	if a.Request != nil {
+		e.IP = web.ClientIP(a.Request)
+	}
+	if err := f.Audit.Audit(ctx, e); err != nil && f.Log != nil {
+		f.Log.Error("audit", "event", event, "err", err)
+	}
+}
+
+// aad binds a sealed secret to its user, so it cannot be moved to another
+// account's row.
+func aad(userID string) []byte { return []byte("totp secret\x00" + userID) }
+
+func (f *Factor) seal(userID string, secret []byte) ([]byte, error) {
+	b, err := f.Keys.Seal(secret, aad(userID))
+	if err != nil {
+		return nil, fmt.Errorf("seal totp secret: %w", err)
+	}
+	return b, nil
+}
+
+func (f *Factor) open(userID string, sealed []byte) ([]byte, error) {
+	b, err := f.Keys.Open(sealed, aad(userID))
+	if err != nil {
+		return nil, fmt.Errorf("open totp secret of user %s: %w", userID, err)
+	}
+	return b, nil
+}
