@@ -17,7 +17,10 @@ import (
 	"latchkey/consent"
 	"latchkey/demo"
 	"latchkey/login"
+	"latchkey/login/passkey"
 	"latchkey/login/password"
+	"latchkey/login/recovery"
+	"latchkey/login/totp"
 	"latchkey/mail"
 	"latchkey/provider"
 	"latchkey/seal"
@@ -110,11 +113,20 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	if err != nil {
 		return nil, err
 	}
+	otpApp := &totp.Factor{Store: st, Keys: kr, Issuer: cfg.TOTP.IssuerLabel, Params: totp.Params{Skew: cfg.TOTP.Skew},
+		Lockout: totp.DefaultLockout, Audit: st, Rand: opts.Rand, Log: log}
+	recoveryCodes := &recovery.Factor{Store: st, TOTP: otpApp, Audit: st, Users: st, Mailer: mailer, Rand: opts.Rand, Log: log}
+	passkeys, err := passkey.New(passkey.Config{RPID: cfg.RPID(), RPName: cfg.WebAuthn.RPName, Origins: cfg.Origins()}, st, log, opts.Now, opts.Rand)
+	if errors.Is(err, passkey.ErrNoDomain) {
+		log.Warn("passkeys are off", "reason", err)
+	} else if err != nil {
+		return nil, err
+	}
 
 	flows := &login.Flows{Store: st, Kit: kit, TTL: FlowTTL, Now: opts.Now}
 	sessions := &login.Sessions{Store: st, Kit: kit, TTL: SessionTTL, Now: opts.Now}
 	svc := &login.Service{
-		Factors: []login.Factor{pw},
+		Factors: []login.Factor{pw, otpApp, recoveryCodes},
 		Flows:   flows, Sessions: sessions, Users: st, Audit: st, Kit: kit, Log: log, Now: opts.Now,
 		MaxFailures: MaxFlowFailures,
 	}
@@ -134,6 +146,13 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 
 	acct := &account.Service{Login: svc, Store: st, Kit: kit, Render: render, Log: log, Now: opts.Now,
 		Sections: []account.Section{pw}}
+	totpPages := &account.TOTPPages{Account: acct, TOTP: otpApp, Recovery: recoveryCodes, Tx: st, Mailer: mailer}
+	recoveryPages := &account.RecoveryPages{Account: acct, TOTP: otpApp, Recovery: recoveryCodes}
+	acct.Sections = append(acct.Sections, totpPages, recoveryPages)
+	if passkeys != nil {
+		svc.Factors = append(svc.Factors, passkeys)
+		acct.Sections = append(acct.Sections, passkeys)
+	}
 
 	svc.OnLogout = prov.Logout
 
@@ -144,6 +163,12 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	}
 	if cfg.Signup {
 		(&signup.Handler{Pages: pages, Users: st, Hasher: hasher}).Mount(r)
+	}
+	totpPages.Mount(r)
+	recoveryPages.Mount(r)
+	if passkeys != nil {
+		(&account.Passkeys{Account: acct, Ceremonies: passkeys, Store: st}).Mount(r)
+		(&passkey.Endpoints{Factor: passkeys, Flows: flows, Kit: kit, Log: log}).Mount(r)
 	}
 	prov.Mount(r)
 	pages.Mount(r)

@@ -22,6 +22,13 @@ var migrations = []migration{
 		return tx.AutoMigrate(&User{}, &flowRow{}, &Session{}, &SigningKey{},
 			&OAuthToken{}, &ConsentGrant{}, &AuditEvent{}, &Setting{}, &SessionClient{})
 	}},
+	{2, "totp and recovery codes", func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&TOTPCredential{}, &RecoveryCode{})
+	}},
+	// Keep the list sorted by version: LatestSchemaVersion reads the last step.
+	{3, "passkeys", func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&PasskeyUser{}, &Passkey{})
+	}},
 }
 
 type schemaMigration struct {
