@@ -34,7 +34,10 @@ func (e *env) user(ctx context.Context, args []string) error {
 		}
 		return e.userDisable(ctx, args[1])
 	case "reset-factors":
-		return errors.New("user reset-factors: not available in this version yet")
+		if len(args) != 2 {
+			return fmt.Errorf("%w: user reset-factors EMAIL", errUsage)
+		}
+		return e.userResetFactors(ctx, args[1])
 	default:
 		return fmt.Errorf("%w: user: unknown subcommand %q", errUsage, args[0])
 	}
@@ -214,4 +217,66 @@ func (e *env) keysRotate(ctx context.Context) error {
 	}
 	fmt.Fprintf(e.stdout, "new signing key %s; older keys stay published for %s\n", kid, provider.KeyGrace)
 	return nil
+}
+
+// userResetFactors is the admin's last-resort account recovery: it removes
+// the user's TOTP, recovery codes and passkeys and ends their sessions and
+// tokens, all in one transaction, and audits it.
+func (e *env) userResetFactors(ctx context.Context, email string) error {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	st, err := e.openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	u, err := st.UserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("EMAIL: no user %s", store.NormalizeEmail(email))
+	}
+	if err != nil {
+		return err
+	}
+	tx, err := st.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	hadTOTP, passkeys, err := resetFactors(tx, st, u.ID)
+	if err != nil {
+		_ = st.Rollback(tx)
+		return err
+	}
+	if err := st.Commit(tx); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "reset %s: removed TOTP and recovery codes: %t, passkeys removed: %d; sessions and tokens revoked\n",
+		u.Email, hadTOTP, passkeys)
+	return nil
+}
+
+func resetFactors(ctx context.Context, st *store.Store, userID string) (bool, int, error) {
+	hadTOTP, err := st.DeleteTOTP(ctx, userID)
+	if err != nil {
+		return false, 0, err
+	}
+	passkeys, err := st.DeleteUserPasskeys(ctx, userID)
+	if err != nil {
+		return false, 0, err
+	}
+	if err := st.RevokeUserSessions(ctx, userID); err != nil {
+		return false, 0, err
+	}
+	if err := st.DeactivateSubjectTokens(ctx, userID); err != nil {
+		return false, 0, err
+	}
+	detail := fmt.Sprintf("by admin (cli): totp=%t passkeys=%d", hadTOTP, passkeys)
+	if err := st.Audit(ctx, store.AuditEvent{UserID: userID, Event: "user.factors_reset", Detail: detail}); err != nil {
+		return false, 0, err
+	}
+	return hadTOTP, passkeys, nil
 }

@@ -21,7 +21,7 @@ commands:
   user add EMAIL [--password-stdin]   create a user (password: one line on stdin)
   user list                           list users
   user disable EMAIL                  disable a user and end their sessions
-  user reset-factors EMAIL            remove a user's second factors (not yet available)
+  user reset-factors EMAIL            remove a user's TOTP, recovery codes and passkeys; end sessions
   client list                         list the clients the config defines
   config check                        validate the config; every problem, one a line
   keys rotate                         add a new signing key

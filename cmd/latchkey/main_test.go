@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"latchkey/internal/testkit"
+	"latchkey/store"
 )
 
 // TestMain lets the test binary stand in for the latchkey binary: the
@@ -208,5 +209,67 @@ func TestServeOnDefaults(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve ignored SIGTERM")
+	}
+}
+
+func TestUserResetFactors(t *testing.T) {
+	dir := t.TempDir()
+	if _, e, code := runCLI(t, dir, "a good long password\n", "user", "add", "r@example.com", "--password-stdin"); code != 0 {
+		t.Fatalf("user add: exit %d: %s", code, e)
+	}
+	ctx := context.Background()
+	dsn := "sqlite://" + filepath.Join(dir, "latchkey.db")
+	st, err := store.Open(dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.UserByEmail(ctx, "r@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := []byte("sealed-secret")
+	if err := st.PutPendingTOTP(ctx, u.ID, sealed); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ConfirmTOTP(ctx, u.ID, sealed, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreatePasskey(ctx, &store.Passkey{ID: "pk1", UserID: u.ID, CredentialID: "cred1", PublicKey: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	sess := &store.Session{IDHash: "h1", UserID: u.ID, Data: []byte(`{}`), AuthTime: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	if err := st.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	if _, e, code := runCLI(t, dir, "", "user", "reset-factors", "nobody@example.com"); code == 0 || !strings.Contains(e, "no user") {
+		t.Fatalf("reset of an unknown user: exit %d %s", code, e)
+	}
+	out, e, code := runCLI(t, dir, "", "user", "reset-factors", "R@example.com")
+	if code != 0 || !strings.Contains(out, "passkeys removed: 1") {
+		t.Fatalf("reset-factors: exit %d\n%s%s", code, out, e)
+	}
+
+	st, err = store.Open(dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.TOTPCredential(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("TOTP survived: %v", err)
+	}
+	if n, err := st.CountPasskeys(ctx, u.ID); err != nil || n != 0 {
+		t.Errorf("passkeys left: %d %v", n, err)
+	}
+	if _, err := st.GetSession(ctx, "h1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("session survived: %v", err)
+	}
+	evs, _ := st.RecentEvents(ctx, u.ID, 5)
+	if len(evs) == 0 || evs[0].Event != "user.factors_reset" {
+		t.Errorf("reset not audited: %+v", evs)
+	}
+	if usr, _ := st.UserByID(ctx, u.ID); usr.PasswordHash == "" {
+		t.Errorf("reset-factors removed the password")
 	}
 }
