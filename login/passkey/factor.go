@@ -265,7 +265,10 @@ func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, err
 	if row == nil {
 		return login.Result{}, f.refuse(a, "credential vanished", nil)
 	}
-	data := parsed.Response.AuthenticatorData
+	// A pointer, not a copy: built with -race and optimizations (Go
+	// 1.26.8), reads of Flags from a copy of this struct came back without
+	// the BE and BS bits, turning synced passkeys into device-bound ones.
+	data := &parsed.Response.AuthenticatorData
 	if cred.Authenticator.CloneWarning {
 		f.cloneDetected(ctx, a, row, data.Counter)
 		return login.Result{}, fmt.Errorf("%w: this passkey was refused", login.ErrInvalid)
