@@ -90,18 +90,50 @@ func (s *Service) CheckCSRF(r *http.Request, v *Viewer) bool {
 	return s.Kit.CheckCSRF(r, "account:"+v.Session.Hash)
 }
 
-// RequireRecent returns true when the viewer proved, within RecentWindow,
-// factors reaching their account's level (two factors once 2FA is on);
-// otherwise it sends the browser to re-authenticate and come back to
-// returnTo, and returns false.
+// PostedForm is RequireUser plus the checks of a posted account form: it
+// parses the form and verifies its CSRF token, showing an error page when
+// the token is wrong.
+func (s *Service) PostedForm(w http.ResponseWriter, r *http.Request) (*Viewer, bool) {
+	v, ok := s.RequireUser(w, r)
+	if !ok {
+		return nil, false
+	}
+	if err := r.ParseForm(); err != nil || !s.CheckCSRF(r, v) {
+		s.Render.Error(w, http.StatusForbidden, "This form expired", "Go back, reload the page and try again.")
+		return nil, false
+	}
+	return v, true
+}
+
+// level is what a sensitive change must be proved with: the account's
+// own sign-in level (two factors once 2FA is on).
+func (s *Service) level(ctx context.Context, userID string) (login.Level, error) {
+	_, twoFA, err := s.Login.Enrolled(ctx, userID)
+	if err != nil {
+		return login.LevelNone, err
+	}
+	return login.RequiredLevel(login.Level1FA, nil, twoFA), nil
+}
+
+// Recent tells whether the viewer proved, within RecentWindow, factors
+// reaching their account's level.
+func (s *Service) Recent(ctx context.Context, v *Viewer) (bool, error) {
+	level, err := s.level(ctx, v.User.ID)
+	if err != nil {
+		return false, err
+	}
+	return login.Recent(v.Session.Results, s.Now().UTC(), RecentWindow, level), nil
+}
+
+// RequireRecent returns true when Recent holds; otherwise it sends the
+// browser to re-authenticate and come back to returnTo, and returns false.
 func (s *Service) RequireRecent(w http.ResponseWriter, r *http.Request, v *Viewer, returnTo string) bool {
 	ctx := r.Context()
-	_, twoFA, err := s.Login.Enrolled(ctx, v.User.ID)
+	level, err := s.level(ctx, v.User.ID)
 	if err != nil {
 		s.Fail(w, r, err)
 		return false
 	}
-	level := login.RequiredLevel(login.Level1FA, nil, twoFA)
 	if login.Recent(v.Session.Results, s.Now().UTC(), RecentWindow, level) {
 		return true
 	}
@@ -121,6 +153,17 @@ func (s *Service) Page(w http.ResponseWriter, status int, page string, v *Viewer
 		p.CSRF = v.CSRF
 	}
 	s.Render.Render(w, status, page, p)
+}
+
+// Audit records a change made on the account pages.
+func (s *Service) Audit(r *http.Request, userID, event, detail string) {
+	if s.Login == nil || s.Login.Audit == nil {
+		return
+	}
+	e := store.AuditEvent{UserID: userID, Event: event, Detail: detail, IP: web.ClientIP(r), At: s.Now().UTC()}
+	if err := s.Login.Audit.Audit(r.Context(), e); err != nil {
+		s.Log.Error("audit", "event", event, "err", err)
+	}
 }
 
 // Fail logs err and shows a generic error page.

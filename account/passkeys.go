@@ -109,17 +109,6 @@ func (p *Passkeys) list(w http.ResponseWriter, r *http.Request) {
 	p.Account.Page(w, http.StatusOK, "account_passkeys", v, page)
 }
 
-// recent tells whether the viewer proved who they are recently enough for
-// a sensitive change (the check RequireRecent makes, without redirecting,
-// for the JSON endpoints).
-func (s *Service) recent(ctx context.Context, v *Viewer) (bool, error) {
-	_, twoFA, err := s.Login.Enrolled(ctx, v.User.ID)
-	if err != nil {
-		return false, err
-	}
-	return login.Recent(v.Session.Results, s.Now().UTC(), RecentWindow, login.RequiredLevel(login.Level1FA, nil, twoFA)), nil
-}
-
 // begin starts a registration. Adding a way to sign in is sensitive (a
 // stolen session must not plant a lasting one), so it needs a recent proof
 // like deleting does; the script is sent to re-authenticate otherwise.
@@ -129,7 +118,7 @@ func (p *Passkeys) begin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	fresh, err := p.Account.recent(ctx, v)
+	fresh, err := p.Account.Recent(ctx, v)
 	if err != nil {
 		p.jsonFail(w, r, err)
 		return
@@ -197,7 +186,7 @@ func (p *Passkeys) finish(w http.ResponseWriter, r *http.Request) {
 	if !pk.BackupEligible {
 		kind = "device-bound"
 	}
-	p.audit(r, v, "passkey.added", "passkey="+pk.ID+" name="+quote(pk.Name)+" "+kind)
+	p.Account.Audit(r, v.User.ID, "passkey.added", "passkey="+pk.ID+" name="+quote(pk.Name)+" "+kind)
 	web.WriteJSON(w, http.StatusOK, struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
@@ -216,7 +205,7 @@ func (p *Passkeys) confirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Passkeys) rename(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.formViewer(w, r)
+	v, ok := p.Account.PostedForm(w, r)
 	if !ok {
 		return
 	}
@@ -230,7 +219,7 @@ func (p *Passkeys) rename(w http.ResponseWriter, r *http.Request) {
 		p.notFoundOrFail(w, r, err)
 		return
 	}
-	p.audit(r, v, "passkey.renamed", "passkey="+id+" name="+quote(name))
+	p.Account.Audit(r, v.User.ID, "passkey.renamed", "passkey="+id+" name="+quote(name))
 	http.Redirect(w, r, PasskeysPath+"?done=renamed", http.StatusSeeOther)
 }
 
@@ -238,7 +227,7 @@ func (p *Passkeys) rename(w http.ResponseWriter, r *http.Request) {
 // has to sign in.
 func (p *Passkeys) delete(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	v, ok := p.formViewer(w, r)
+	v, ok := p.Account.PostedForm(w, r)
 	if !ok || !p.Account.RequireRecent(w, r, v, PasskeysPath) {
 		return
 	}
@@ -263,7 +252,7 @@ func (p *Passkeys) delete(w http.ResponseWriter, r *http.Request) {
 		p.notFoundOrFail(w, r, err)
 		return
 	}
-	p.audit(r, v, "passkey.deleted", "passkey="+id)
+	p.Account.Audit(r, v.User.ID, "passkey.deleted", "passkey="+id)
 	http.Redirect(w, r, PasskeysPath+"?done=deleted", http.StatusSeeOther)
 }
 
@@ -287,20 +276,7 @@ func (p *Passkeys) otherSignIn(ctx context.Context, userID string) (bool, error)
 	return false, nil
 }
 
-// formViewer is RequireUser plus the CSRF check of a posted account form.
-func (p *Passkeys) formViewer(w http.ResponseWriter, r *http.Request) (*Viewer, bool) {
-	v, ok := p.Account.RequireUser(w, r)
-	if !ok {
-		return nil, false
-	}
-	if err := r.ParseForm(); err != nil || !p.Account.CheckCSRF(r, v) {
-		p.Account.Render.Error(w, http.StatusForbidden, "This form expired", "Go back, reload the page and try again.")
-		return nil, false
-	}
-	return v, true
-}
-
-// jsonViewer is formViewer for the script's requests: it answers in JSON
+// jsonViewer is PostedForm for the script's requests: it answers in JSON
 // instead of redirecting.
 func (p *Passkeys) jsonViewer(w http.ResponseWriter, r *http.Request) (*Viewer, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
@@ -335,17 +311,6 @@ func (p *Passkeys) notFoundOrFail(w http.ResponseWriter, r *http.Request, err er
 		return
 	}
 	p.Account.Fail(w, r, err)
-}
-
-func (p *Passkeys) audit(r *http.Request, v *Viewer, event, detail string) {
-	a := p.Account.Login.Audit
-	if a == nil {
-		return
-	}
-	err := a.Audit(r.Context(), store.AuditEvent{UserID: v.User.ID, Event: event, Detail: detail, IP: web.ClientIP(r), At: p.Account.Now().UTC()})
-	if err != nil {
-		p.Account.Log.Error("audit", "event", event, "err", err)
-	}
 }
 
 // cleanName keeps a user-chosen name printable and short.

@@ -75,12 +75,8 @@ func (p *RecoveryPages) show(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *RecoveryPages) regenerate(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.Account.RequireUser(w, r)
+	v, ok := p.Account.PostedForm(w, r)
 	if !ok {
-		return
-	}
-	if err := r.ParseForm(); err != nil || !p.Account.CheckCSRF(r, v) {
-		p.Account.Render.Error(w, http.StatusForbidden, "Form expired", "Please open the page again and retry.")
 		return
 	}
 	if !p.Account.RequireRecent(w, r, v, "/account/recovery-codes") {
@@ -101,7 +97,7 @@ func (p *RecoveryPages) regenerate(w http.ResponseWriter, r *http.Request) {
 		p.Account.Fail(w, r, err)
 		return
 	}
-	recordAccountEvent(p.Account, r, v.User.ID, "recovery_codes.regenerated", strconv.Itoa(len(codes))+" new codes; the old ones no longer work")
+	p.Account.Audit(r, v.User.ID, "recovery_codes.regenerated", strconv.Itoa(len(codes))+" new codes; the old ones no longer work")
 	p.Account.Page(w, http.StatusOK, "account_recovery", v, templates.Page{Title: "New recovery codes",
 		Notice: "New recovery codes made. Save them now.", Data: recoveryView{On: true, Codes: codes}})
 }

@@ -122,12 +122,8 @@ func (p *TOTPPages) renderOn(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (p *TOTPPages) confirm(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.Account.RequireUser(w, r)
+	v, ok := p.Account.PostedForm(w, r)
 	if !ok {
-		return
-	}
-	if err := r.ParseForm(); err != nil || !p.Account.CheckCSRF(r, v) {
-		p.Account.Render.Error(w, http.StatusForbidden, "Form expired", "Please open the page again and retry.")
 		return
 	}
 	if !p.Account.RequireRecent(w, r, v, "/account/totp") {
@@ -159,7 +155,7 @@ func (p *TOTPPages) confirm(w http.ResponseWriter, r *http.Request) {
 		p.Account.Fail(w, r, err)
 		return
 	}
-	recordAccountEvent(p.Account, r, v.User.ID, "totp.enabled", fmt.Sprintf("%d recovery codes issued", len(codes)))
+	p.Account.Audit(r, v.User.ID, "totp.enabled", fmt.Sprintf("%d recovery codes issued", len(codes)))
 	p.notify(ctx, r, v.User, "Two-factor authentication turned on",
 		"Two-factor authentication was turned on for your account %s on %s%s: signing in now needs your password and a code from your authenticator app (or a recovery code).\n\n"+
 			"If this was not you, someone has access to your account: change your password and contact your administrator.\n")
@@ -168,12 +164,8 @@ func (p *TOTPPages) confirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *TOTPPages) disable(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.Account.RequireUser(w, r)
+	v, ok := p.Account.PostedForm(w, r)
 	if !ok {
-		return
-	}
-	if err := r.ParseForm(); err != nil || !p.Account.CheckCSRF(r, v) {
-		p.Account.Render.Error(w, http.StatusForbidden, "Form expired", "Please open the page again and retry.")
 		return
 	}
 	// With 2FA on, "recent" means the password and a TOTP or recovery code
@@ -191,7 +183,7 @@ func (p *TOTPPages) disable(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account/totp", http.StatusSeeOther)
 		return
 	}
-	recordAccountEvent(p.Account, r, v.User.ID, "totp.disabled", "authenticator app and recovery codes removed")
+	p.Account.Audit(r, v.User.ID, "totp.disabled", "authenticator app and recovery codes removed")
 	p.notify(ctx, r, v.User, "Two-factor authentication turned off",
 		"Two-factor authentication was turned off for your account %s on %s%s. Your authenticator app and recovery codes were removed: your password alone now signs you in.\n\n"+
 			"If this was not you, change your password now, turn two-factor authentication on again and contact your administrator.\n")
@@ -258,17 +250,5 @@ func (p *TOTPPages) notify(ctx context.Context, r *http.Request, u *store.User, 
 	text := fmt.Sprintf(format, u.Email, p.Account.Now().UTC().Format("2006-01-02 15:04 MST"), " from "+web.ClientIP(r))
 	if err := p.Mailer.Send(ctx, mail.Message{To: u.Email, Subject: subject, Text: text}); err != nil {
 		p.Account.Log.Error("security notice mail", "subject", subject, "err", err)
-	}
-}
-
-// recordAccountEvent adds a change made on the account pages to the audit
-// log (shown on /account as recent activity).
-func recordAccountEvent(s *Service, r *http.Request, userID, event, detail string) {
-	if s.Login == nil || s.Login.Audit == nil {
-		return
-	}
-	e := store.AuditEvent{UserID: userID, Event: event, Detail: detail, IP: web.ClientIP(r), At: s.Now().UTC()}
-	if err := s.Login.Audit.Audit(r.Context(), e); err != nil {
-		s.Log.Error("audit", "event", event, "err", err)
 	}
 }
