@@ -157,13 +157,7 @@ func (s *Service) Page(w http.ResponseWriter, status int, page string, v *Viewer
 
 // Audit records a change made on the account pages.
 func (s *Service) Audit(r *http.Request, userID, event, detail string) {
-	if s.Login == nil || s.Login.Audit == nil {
-		return
-	}
-	e := store.AuditEvent{UserID: userID, Event: event, Detail: detail, IP: web.ClientIP(r), At: s.Now().UTC()}
-	if err := s.Login.Audit.Audit(r.Context(), e); err != nil {
-		s.Log.Error("audit", "event", event, "err", err)
-	}
+	login.Record(r.Context(), s.Login.Audit, s.Log, r, s.Now(), userID, event, detail)
 }
 
 // Fail logs err and shows a generic error page.

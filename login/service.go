@@ -219,11 +219,23 @@ func (s *Service) required(ctx context.Context, fl *Flow) (Level, []Method, erro
 }
 
 func (s *Service) audit(ctx context.Context, r *http.Request, userID, event, detail string) {
-	if s.Audit == nil {
+	Record(ctx, s.Audit, s.Log, r, s.Now(), userID, event, detail)
+}
+
+// Record appends an audit event for a request (r may be nil). A failed
+// write is logged, never fatal: the sign-in or change it records stands.
+func Record(ctx context.Context, au Auditor, log *slog.Logger, r *http.Request, at time.Time, userID, event, detail string) {
+	if au == nil {
 		return
 	}
-	err := s.Audit.Audit(ctx, store.AuditEvent{UserID: userID, Event: event, Detail: detail, IP: web.ClientIP(r), At: s.Now().UTC()})
-	if err != nil {
-		s.Log.Error("audit", "event", event, "err", err)
+	e := store.AuditEvent{UserID: userID, Event: event, Detail: detail, At: at.UTC()}
+	if r != nil {
+		e.IP = web.ClientIP(r)
+	}
+	if err := au.Audit(ctx, e); err != nil {
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Error("audit", "event", event, "err", err)
 	}
 }

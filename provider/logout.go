@@ -12,7 +12,6 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"latchkey/login"
-	"latchkey/store"
 	"latchkey/templates"
 	"latchkey/web"
 )
@@ -102,7 +101,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		if _, err := p.Login.Sessions.End(ctx, w, r); err != nil {
 			p.Log.Error("end session", "err", err)
 		}
-		p.Login.Audit.Audit(ctx, store.AuditEvent{UserID: sess.UserID, Event: "logout", Detail: "rp-initiated " + lr.clientID, IP: web.ClientIP(r), At: p.Now().UTC()})
+		login.Record(ctx, p.Login.Audit, p.Log, r, p.Now(), sess.UserID, "logout", "rp-initiated "+lr.clientID)
 		p.Logout(ctx, sess)
 	}
 	if lr.redirect != "" {

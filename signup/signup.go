@@ -108,9 +108,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Fail(w, r, err)
 		return
 	}
-	if h.Pages.Audit != nil {
-		_ = h.Pages.Audit.Audit(ctx, store.AuditEvent{UserID: u.ID, Event: "user.signup", IP: web.ClientIP(r), At: h.Pages.Now().UTC()})
-	}
+	login.Record(ctx, h.Pages.Audit, h.Pages.Log, r, h.Pages.Now(), u.ID, "user.signup", "")
 	res := login.Result{Method: login.MethodPassword, UserID: u.ID, At: h.Pages.Now().UTC()}
 	fl, err = h.Pages.Flows.Update(ctx, fl.ID, browser, func(fl *login.Flow) error {
 		if fl.UserID != "" || fl.LoginDone {

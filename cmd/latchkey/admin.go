@@ -84,14 +84,11 @@ func (e *env) userAdd(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	st, err := e.openStore(cfg)
+	st, err := e.openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
 	u := &store.User{ID: web.RandomString(nil, 16), Email: email, PasswordHash: hash}
 	if err := st.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -109,14 +106,11 @@ func (e *env) userList(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := e.openStore(cfg)
+	st, err := e.openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
 	users, err := st.ListUsers(ctx)
 	if err != nil {
 		return err
@@ -138,7 +132,7 @@ func (e *env) userDisable(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	st, err := e.openStore(cfg)
+	st, err := e.openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -195,14 +189,11 @@ func (e *env) keysRotate(ctx context.Context) error {
 	if err := e.ensureSecrets(cfg); err != nil {
 		return err
 	}
-	st, err := e.openStore(cfg)
+	st, err := e.openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
 	kr, err := seal.New(cfg.Secrets.Keys, nil)
 	if err != nil {
 		return err
@@ -227,14 +218,11 @@ func (e *env) userResetFactors(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	st, err := e.openStore(cfg)
+	st, err := e.openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
 	u, err := st.UserByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("EMAIL: no user %s", store.NormalizeEmail(email))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -48,8 +49,18 @@ func displayPath(p string) string {
 	return p
 }
 
-func (e *env) openStore(cfg *config.Config) (*store.Store, error) {
-	return store.Open(cfg.Database.DSN, store.Options{})
+// openStore opens the configured database and brings its schema up to
+// date, so every command works on a fresh database.
+func (e *env) openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	st, err := store.Open(cfg.Database.DSN, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // secretFile is where a config without secrets keeps its generated one:

@@ -19,14 +19,11 @@ func (e *env) serve(ctx context.Context) error {
 	if err := e.ensureSecrets(cfg); err != nil {
 		return err
 	}
-	st, err := e.openStore(cfg)
+	st, err := e.openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
 	log := e.logger()
 	srv, err := server.New(ctx, cfg, st, server.Options{Log: log})
 	if err != nil {
@@ -59,14 +56,11 @@ func (e *env) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := e.openStore(cfg)
+	st, err := e.openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
 	v, err := st.SchemaVersion(ctx)
 	if err != nil {
 		return err

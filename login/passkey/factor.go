@@ -315,13 +315,7 @@ func (f *Factor) cloneDetected(ctx context.Context, a login.Attempt, row *store.
 	detail := fmt.Sprintf("passkey=%s name=%q stored_count=%d asserted_count=%d", row.ID, row.Name, row.SignCount, got)
 	f.Log.Warn("passkey sign counter went back: possible cloned authenticator", "user", row.UserID, "passkey", row.ID,
 		"stored", row.SignCount, "asserted", got)
-	ip := ""
-	if a.Request != nil {
-		ip = web.ClientIP(a.Request)
-	}
-	if err := f.Store.Audit(ctx, store.AuditEvent{UserID: row.UserID, Event: "passkey.clone_detected", Detail: detail, IP: ip, At: f.Now().UTC()}); err != nil {
-		f.Log.Error("audit", "event", "passkey.clone_detected", "err", err)
-	}
+	login.Record(ctx, f.Store, f.Log, a.Request, f.Now(), row.UserID, "passkey.clone_detected", detail)
 }
 
 // discover finds the user a discoverable credential's user handle names.

@@ -133,16 +133,7 @@ func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, err
 }
 
 func (f *Factor) audit(ctx context.Context, a login.Attempt, userID, event, detail string) {
-	if f.Audit == nil {
-		return
-	}
-	e := store.AuditEvent{UserID: userID, Event: event, Detail: detail, At: a.Now}
-	if a.Request != nil {
-		e.IP = web.ClientIP(a.Request)
-	}
-	if err := f.Audit.Audit(ctx, e); err != nil && f.Log != nil {
-		f.Log.Error("audit", "event", event, "err", err)
-	}
+	login.Record(ctx, f.Audit, f.Log, a.Request, a.Now, userID, event, detail)
 }
 
 // notify emails the user that a code was used: if it was not them, they

@@ -11,7 +11,6 @@ import (
 	"latchkey/login"
 	"latchkey/seal"
 	"latchkey/store"
-	"latchkey/web"
 )
 
 // Store is what the factor keeps in the database; store.Store implements it.
@@ -158,16 +157,7 @@ func (f *Factor) lockout() store.Lockout {
 }
 
 func (f *Factor) audit(ctx context.Context, a login.Attempt, userID, event, detail string) {
-	if f.Audit == nil {
-		return
-	}
-	e := store.AuditEvent{UserID: userID, Event: event, Detail: detail, At: a.Now}
-	if a.Request != nil {
-		e.IP = web.ClientIP(a.Request)
-	}
-	if err := f.Audit.Audit(ctx, e); err != nil && f.Log != nil {
-		f.Log.Error("audit", "event", event, "err", err)
-	}
+	login.Record(ctx, f.Audit, f.Log, a.Request, a.Now, userID, event, detail)
 }
 
 // aad binds a sealed secret to its user, so it cannot be moved to another
