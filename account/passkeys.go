@@ -61,6 +61,8 @@ func (p *Passkeys) Mount(r *mux.Router) {
 	r.HandleFunc(passkeyBeginPath, p.begin).Methods(http.MethodPost)
 	r.HandleFunc(passkeyFinishPath, p.finish).Methods(http.MethodPost)
 	r.HandleFunc(passkeyConfirmPath, p.confirm).Methods(http.MethodGet)
+	r.HandleFunc(suggestPath, p.suggest).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc(suggestPath, p.later).Methods(http.MethodPost)
 	r.HandleFunc(PasskeysPath+"/{id}/rename", p.rename).Methods(http.MethodPost)
 	r.HandleFunc(PasskeysPath+"/{id}/delete", p.delete).Methods(http.MethodPost)
 }

@@ -23,6 +23,9 @@ type Pages struct {
 	Signup bool
 	// Emails resolves a user's email for display.
 	Emails func(ctx context.Context, userID string) string
+	// AfterLogin may send a finished sign-in through one more page (the
+	// passkey suggestion) before next, the flow's return URL.
+	AfterLogin func(r *http.Request, fl *Flow, next string) string
 }
 
 // Mount registers the routes.
@@ -187,7 +190,11 @@ func (p *Pages) Finish(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 		return
 	}
 	p.audit(ctx, r, fl.UserID, "login.succeeded", "amr="+strings.Join(AMR(fl.Results), " ")+" acr="+ACR(fl.Results).String())
-	http.Redirect(w, r, p.Flows.ReturnURL(fl), http.StatusSeeOther)
+	next := p.Flows.ReturnURL(fl)
+	if p.AfterLogin != nil {
+		next = p.AfterLogin(r, fl, next)
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (p *Pages) failed(w http.ResponseWriter, r *http.Request, fl *Flow, browser string, m Method, verr error) {

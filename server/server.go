@@ -167,7 +167,9 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	totpPages.Mount(r)
 	recoveryPages.Mount(r)
 	if passkeys != nil {
-		(&account.Passkeys{Account: acct, Ceremonies: passkeys, Store: st}).Mount(r)
+		pkPages := &account.Passkeys{Account: acct, Ceremonies: passkeys, Store: st}
+		pkPages.Mount(r)
+		pages.AfterLogin = pkPages.Suggest
 		(&passkey.Endpoints{Factor: passkeys, Flows: flows, Kit: kit, Log: log}).Mount(r)
 	}
 	prov.Mount(r)

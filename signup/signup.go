@@ -37,6 +37,9 @@ func (h *Handler) Mount(r *mux.Router) {
 type view struct {
 	FlowID string
 	Email  string
+	// Passkeys loads the script that tells the server the browser can make
+	// a passkey (for the suggestion after sign-up).
+	Passkeys bool
 }
 
 func (h *Handler) flow(w http.ResponseWriter, r *http.Request) (*login.Flow, string, bool) {
@@ -66,8 +69,9 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) render(w http.ResponseWriter, status int, fl *login.Flow, browser, msg, email string) {
+	_, passkeys := h.Pages.Factor(login.MethodPasskey)
 	h.Pages.Render.Render(w, status, "signup", templates.Page{Title: "Create an account", Error: msg,
-		CSRF: h.Pages.Kit.CSRFToken(browser, fl.ID), Data: view{FlowID: fl.ID, Email: email}})
+		CSRF: h.Pages.Kit.CSRFToken(browser, fl.ID), Data: view{FlowID: fl.ID, Email: email, Passkeys: passkeys}})
 }
 
 func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {

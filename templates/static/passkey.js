@@ -271,7 +271,7 @@
           });
         });
       }).then(function () {
-        window.location.assign('/account/passkeys?done=added');
+        window.location.assign(button.getAttribute('data-continue') || '/account/passkeys?done=added');
       }, function (err) {
         show(status, describe(err, started, timeout), true);
         button.disabled = false;
@@ -282,6 +282,8 @@
   // --- start -----------------------------------------------------------
 
   if (!supported) return;
+  // Tell the server this browser can make passkeys, so it may suggest one.
+  document.querySelectorAll('input[name=webauthn]').forEach(function (el) { el.value = '1'; });
   document.querySelectorAll('[data-passkey-only], [data-passkey-button]').forEach(function (el) {
     el.hidden = false;
   });
