@@ -8,6 +8,7 @@ import (
 
 	"latchkey/login"
 	"latchkey/templates"
+	"latchkey/web"
 )
 
 // The passkey suggestion is the upgrade prompt shown right after a
@@ -41,9 +42,7 @@ func (p *Passkeys) Suggest(r *http.Request, fl *login.Flow, next string) string 
 
 // local accepts only a path on this server, so ?continue= is no open
 // redirect.
-func local(s string) bool {
-	return strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") && !strings.HasPrefix(s, "/\\")
-}
+func local(s string) bool { return web.LocalPath(s) }
 
 type suggestView struct {
 	Continue string

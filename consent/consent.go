@@ -22,6 +22,7 @@ type Store interface {
 type Service struct {
 	Store      Store
 	Flows      *login.Flows
+	Sessions   *login.Sessions
 	Kit        *web.Kit
 	Render     *templates.Renderer
 	ClientName func(clientID string) string
@@ -78,6 +79,14 @@ type view struct {
 func (s *Service) flow(w http.ResponseWriter, r *http.Request) (*login.Flow, string, bool) {
 	browser := s.Kit.BrowserID(w, r)
 	fl, err := s.Flows.Get(r.Context(), r.URL.Query().Get("flow"), browser)
+	if err == nil {
+		// Consent speaks for the session the flow signed in; on a shared
+		// browser another user may have signed in since.
+		var cur *login.Session
+		if cur, err = s.Sessions.Current(r.Context(), r); err == nil && (cur == nil || cur.Hash != fl.SessionHash) {
+			err = login.ErrFlowNotFound
+		}
+	}
 	if err != nil || !fl.LoginDone {
 		s.Render.Error(w, http.StatusBadRequest, "This request has expired",
 			"The page was open too long, was already used, or was opened in another browser.")

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"latchkey/templates"
+	"latchkey/web"
 )
 
 // Pages are the /login and /logout handlers.
@@ -176,6 +177,19 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 // to where the flow started.
 func (p *Pages) Finish(w http.ResponseWriter, r *http.Request, fl *Flow, browser string) {
 	ctx := r.Context()
+	if fl.SessionHash != "" {
+		// A step-up built on a session's factors: that session must still
+		// be this browser's, or the inherited factors prove nothing.
+		cur, err := p.Sessions.Current(ctx, r)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		if cur == nil || cur.Hash != fl.SessionHash {
+			p.expired(w, ErrFlowNotFound)
+			return
+		}
+	}
 	sess, err := p.Sessions.Save(ctx, w, r, fl.UserID, fl.Results)
 	if err != nil {
 		p.fail(w, r, err)
@@ -322,10 +336,11 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p.Render.Error(w, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
 }
 
-// localReturn accepts only a local absolute path, so /login cannot be used
-// as an open redirect.
+// localReturn accepts only a local page of Latchkey's own, so /login is no
+// open redirect. Authorization URLs are refused: a flow for one must be
+// started by /oauth2/auth, which records the client's policy in it.
 func localReturn(s string) string {
-	if s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") {
+	if !web.LocalPath(s) || strings.HasPrefix(s, "/oauth2/") {
 		return "/"
 	}
 	return s

@@ -136,13 +136,24 @@ func (s *Service) Authorize(ctx context.Context, w http.ResponseWriter, r *http.
 
 	if req.Verifier != "" {
 		fl, err := s.Flows.Resume(ctx, req.Verifier, browser, req.ReturnTo)
-		switch {
-		case err == nil && fl.LoginDone && sess != nil && sess.Hash == fl.SessionHash:
-			return Outcome{Session: sess, Level: ACR(sess.Results), Flow: fl, RequestedAt: fl.CreatedAt}, nil
-		case err != nil && !errors.Is(err, ErrFlowNotFound):
+		if err != nil && !errors.Is(err, ErrFlowNotFound) {
 			return Outcome{}, err
 		}
-		// A stale or foreign verifier is ignored: the request starts over.
+		if err == nil && fl.LoginDone && sess != nil && sess.Hash == fl.SessionHash && fl.ClientID == req.ClientID &&
+			(req.HintSubject == "" || req.HintSubject == sess.UserID) {
+			// The session is checked against this request's policy again:
+			// the flow may have been started for a weaker one, or another
+			// tab may have changed the session since.
+			_, twoFA, err := s.Enrolled(ctx, sess.UserID)
+			if err != nil {
+				return Outcome{}, err
+			}
+			if Satisfied(sess.Results, RequiredLevel(req.ClientMin, req.ACRValues, twoFA)) {
+				return Outcome{Session: sess, Level: ACR(sess.Results), Flow: fl, RequestedAt: fl.CreatedAt}, nil
+			}
+		}
+		// A stale, foreign or insufficient verifier is ignored: the request
+		// starts over.
 	}
 
 	promptNone := slices.Contains(req.Prompt, "none")
@@ -169,7 +180,9 @@ func (s *Service) Authorize(ctx context.Context, w http.ResponseWriter, r *http.
 			return Outcome{Session: sess, Level: ACR(sess.Results), RequestedAt: now}, nil
 		}
 		// Step-up: keep what the session proved, ask only for the rest.
-		fl.UserID, fl.Results = sess.UserID, slices.Clone(sess.Results)
+		// SessionHash ties the inherited factors to that session: they
+		// count only while it lives (see Pages.Finish).
+		fl.UserID, fl.Results, fl.SessionHash = sess.UserID, slices.Clone(sess.Results), sess.Hash
 	}
 	if promptNone {
 		return Outcome{}, ErrLoginRequired

@@ -72,7 +72,9 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "signing keys unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	w.Header().Set("Cache-Control", "public, max-age=60")
+	// Short: a rotated key signs within seconds, and relying parties that
+	// do not refetch on an unknown kid must see it soon.
+	w.Header().Set("Cache-Control", "public, max-age=10")
 	writeJSON(w, http.StatusOK, set)
 }
 
@@ -293,6 +295,15 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.logTokenError(err)
 		p.oauth.WriteAccessError(ctx, w, ar, err)
 		return
+	}
+	if ar.GetGrantTypes().ExactOne("refresh_token") || ar.GetGrantTypes().ExactOne("authorization_code") {
+		// A user disabled since the grant gets nothing more.
+		if u, err := p.Users.UserByID(ctx, ar.GetSession().GetSubject()); err != nil || u.Disabled {
+			err := fosite.ErrInvalidGrant.WithHint("The user's account is not active.")
+			p.logTokenError(err)
+			p.oauth.WriteAccessError(ctx, w, ar, err)
+			return
+		}
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// A machine acts for itself: no user, so no ID token and no

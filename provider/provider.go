@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
 	"log/slog"
 	"net/http"
 	"time"
@@ -74,9 +73,10 @@ type Deps struct {
 // offers are compiled in (no implicit or hybrid flow, no password grant).
 func Assemble(d Deps) (fosite.OAuth2Provider, *signer) {
 	// fosite's HMAC strategy signs opaque tokens with a 32-byte secret;
-	// derive it from the configured secrets so every replica agrees.
-	secret := d.Seal.MAC("fosite-global-secret")
-	sum := sha256.Sum256(secret)
+	// derive it from the configured secrets so every replica agrees. The
+	// older secrets.keys keep validating what they signed, so rotating the
+	// secrets does not sign every relying party out.
+	secrets := d.Seal.MACs("fosite-global-secret")
 	cfg := &fosite.Config{
 		IDTokenIssuer:               d.Issuer,
 		AccessTokenIssuer:           d.Issuer,
@@ -84,7 +84,8 @@ func Assemble(d Deps) (fosite.OAuth2Provider, *signer) {
 		IDTokenLifespan:             IDTokenLifespan,
 		AuthorizeCodeLifespan:       AuthorizeCodeLifespan,
 		RefreshTokenLifespan:        RefreshTokenLifespan,
-		GlobalSecret:                sum[:],
+		GlobalSecret:                secrets[0],
+		RotatedGlobalSecrets:        secrets[1:],
 		EnforcePKCEForPublicClients: true,
 		ScopeStrategy:               fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:    fosite.DefaultAudienceMatchingStrategy,

@@ -110,6 +110,16 @@ func (kr *Keyring) MAC(purpose string, parts ...string) []byte {
 	return mac(kr.keys[0].mac, purpose, parts)
 }
 
+// MACs computes the MAC under every configured key, the sealing key first,
+// for consumers that keep their own list of current and rotated secrets.
+func (kr *Keyring) MACs(purpose string, parts ...string) [][]byte {
+	out := make([][]byte, len(kr.keys))
+	for i, k := range kr.keys {
+		out[i] = mac(k.mac, purpose, parts)
+	}
+	return out
+}
+
 // VerifyMAC checks sum against every configured key in constant time.
 func (kr *Keyring) VerifyMAC(sum []byte, purpose string, parts ...string) bool {
 	ok := false

@@ -138,7 +138,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		return u.Email
 	}
 	pages := &login.Pages{Service: svc, Render: render, ClientName: clients.Name, Signup: cfg.Signup, Emails: emails}
-	cons := &consent.Service{Store: st, Flows: flows, Kit: kit, Render: render, ClientName: clients.Name, Emails: emails}
+	cons := &consent.Service{Store: st, Flows: flows, Sessions: sessions, Kit: kit, Render: render, ClientName: clients.Name, Emails: emails}
 	prov := provider.New(&provider.Provider{
 		Issuer: issuer.String(), Clients: clients, Keys: keys, Login: svc, Consent: cons,
 		Users: st, SessionClients: st, Render: render, Log: log, Now: opts.Now,

@@ -77,11 +77,11 @@ func (s *Store) DeleteToken(ctx context.Context, kind, signature string) error {
 	return nil
 }
 
-// DeactivateSubjectTokens deactivates every access and refresh token of a
-// user, for logout and account disabling.
+// DeactivateSubjectTokens deactivates everything issued to a user (codes
+// not yet exchanged included), for account disabling and factor resets.
 func (s *Store) DeactivateSubjectTokens(ctx context.Context, subject string) error {
 	err := s.conn(ctx).Model(&OAuthToken{}).
-		Where("subject = ? AND kind IN ?", subject, []string{KindAccessToken, KindRefreshToken}).
+		Where("subject = ? AND kind IN ?", subject, []string{KindAuthorizeCode, KindAccessToken, KindRefreshToken}).
 		Update("active", false).Error
 	if err != nil {
 		return fmt.Errorf("revoke user tokens: %w", err)

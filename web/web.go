@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"latchkey/seal"
@@ -94,6 +96,23 @@ func (k *Kit) CheckCSRF(r *http.Request, scope string) bool {
 		return false
 	}
 	return k.Keys.VerifyMAC(sum, "csrf", c.Value, scope)
+}
+
+// LocalPath tells whether s is a path on this server that is safe to
+// redirect to: it starts with one slash, holds no backslash or control
+// character (browsers drop tabs and newlines, so "/\t/evil" would become
+// "//evil"), and parses without scheme or host.
+func LocalPath(s string) bool {
+	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f || s[i] == '\\' {
+			return false
+		}
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "" && u.Host == "" && !strings.HasPrefix(u.Path, "//")
 }
 
 // ClientIP is the remote address without the port. Proxies are not trusted

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"latchkey/server"
+	"latchkey/store"
 )
 
 func (e *env) serve(ctx context.Context) error {
@@ -36,6 +38,7 @@ func (e *env) serve(ctx context.Context) error {
 	hs := &http.Server{Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	go purge(ctx, st, log)
 	log.Info("latchkey is serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Describe())
 	select {
 	case err := <-errc:
@@ -67,4 +70,23 @@ func (e *env) migrate(ctx context.Context) error {
 	}
 	fmt.Fprintf(e.stdout, "schema at version %d\n", v)
 	return nil
+}
+
+// purgeEvery is how often expired flows, sessions and tokens are deleted.
+// Every replica runs it; the deletes are idempotent.
+const purgeEvery = 10 * time.Minute
+
+func purge(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := st.PurgeExpired(ctx); err != nil {
+				log.Warn("purge expired rows", "err", err)
+			}
+		}
+	}
 }

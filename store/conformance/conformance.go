@@ -1053,7 +1053,7 @@ func testDeactivateSubjectTokens(t *testing.T, e *env) {
 		{store.KindAccessToken, "a1"}:   "inactive",
 		{store.KindRefreshToken, "r1"}:  "inactive",
 		{store.KindAccessToken, "a2"}:   "inactive",
-		{store.KindAuthorizeCode, "c1"}: "active",
+		{store.KindAuthorizeCode, "c1"}: "inactive", // a code not yet exchanged dies too
 		{store.KindOIDC, "o1"}:          "active",
 		{store.KindPKCE, "p1"}:          "active",
 		{store.KindAccessToken, "b1"}:   "active",
