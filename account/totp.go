@@ -21,12 +21,9 @@ import (
 )
 
 // Transactional runs several store calls as one change: calls made with
-// the context BeginTx returns join the transaction. store.Store implements
-// it.
+// the context fn receives join the transaction. store.Store implements it.
 type Transactional interface {
-	BeginTx(ctx context.Context) (context.Context, error)
-	Commit(ctx context.Context) error
-	Rollback(ctx context.Context) error
+	Transaction(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 // TOTPPages are /account/totp, where a user sets up an authenticator app
@@ -227,17 +224,7 @@ func (p *TOTPPages) inTx(ctx context.Context, fn func(ctx context.Context) error
 	if p.Tx == nil {
 		return fn(ctx)
 	}
-	tctx, err := p.Tx.BeginTx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tctx); err != nil {
-		if rerr := p.Tx.Rollback(tctx); rerr != nil {
-			p.Account.Log.Error("rollback", "err", rerr)
-		}
-		return err
-	}
-	return p.Tx.Commit(tctx)
+	return p.Tx.Transaction(ctx, fn)
 }
 
 // notify emails the user about a change of their sign-in methods. format

@@ -187,6 +187,18 @@ func (s *Store) Rollback(ctx context.Context) error {
 	return tx.Rollback().Error
 }
 
+// Transaction runs fn as one change: store calls made with the context fn
+// receives join the transaction, which commits when fn returns nil and
+// rolls back otherwise. Inside another transaction it joins that one.
+func (s *Store) Transaction(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return fn(ctx)
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(context.WithValue(ctx, txKey{}, tx))
+	})
+}
+
 // inTx runs fn in a transaction, joining the one in ctx if there is one.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {

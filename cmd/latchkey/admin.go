@@ -102,11 +102,7 @@ func (e *env) userAdd(ctx context.Context, args []string) error {
 }
 
 func (e *env) userList(ctx context.Context) error {
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return err
-	}
-	st, err := e.openStore(ctx, cfg)
+	st, err := e.configuredStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -128,29 +124,27 @@ func (e *env) userList(ctx context.Context) error {
 }
 
 func (e *env) userDisable(ctx context.Context, email string) error {
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return err
-	}
-	st, err := e.openStore(ctx, cfg)
+	st, err := e.configuredStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, err := st.UserByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("EMAIL: no user %s", store.NormalizeEmail(email))
-	}
+	u, err := findUser(ctx, st, email)
 	if err != nil {
 		return err
 	}
-	if err := st.SetUserDisabled(ctx, u.ID, true); err != nil {
+	err = st.Transaction(ctx, func(ctx context.Context) error {
+		if err := st.SetUserDisabled(ctx, u.ID, true); err != nil {
+			return err
+		}
+		if err := st.DeactivateSubjectTokens(ctx, u.ID); err != nil {
+			return err
+		}
+		return st.Audit(ctx, store.AuditEvent{UserID: u.ID, Event: "user.disabled", Detail: "by admin (cli)"})
+	})
+	if err != nil {
 		return err
 	}
-	if err := st.DeactivateSubjectTokens(ctx, u.ID); err != nil {
-		return err
-	}
-	_ = st.Audit(ctx, store.AuditEvent{UserID: u.ID, Event: "user.disabled", Detail: "by admin (cli)"})
 	fmt.Fprintf(e.stdout, "disabled %s; their sessions and tokens are revoked\n", u.Email)
 	return nil
 }
@@ -214,32 +208,23 @@ func (e *env) keysRotate(ctx context.Context) error {
 // the user's TOTP, recovery codes and passkeys and ends their sessions and
 // tokens, all in one transaction, and audits it.
 func (e *env) userResetFactors(ctx context.Context, email string) error {
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return err
-	}
-	st, err := e.openStore(ctx, cfg)
+	st, err := e.configuredStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, err := st.UserByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("EMAIL: no user %s", store.NormalizeEmail(email))
-	}
+	u, err := findUser(ctx, st, email)
 	if err != nil {
 		return err
 	}
-	tx, err := st.BeginTx(ctx)
-	if err != nil {
+	var hadTOTP bool
+	var passkeys int
+	err = st.Transaction(ctx, func(ctx context.Context) error {
+		var err error
+		hadTOTP, passkeys, err = resetFactors(ctx, st, u.ID)
 		return err
-	}
-	hadTOTP, passkeys, err := resetFactors(tx, st, u.ID)
+	})
 	if err != nil {
-		_ = st.Rollback(tx)
-		return err
-	}
-	if err := st.Commit(tx); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "reset %s: removed TOTP and recovery codes: %t, passkeys removed: %d; sessions and tokens revoked\n",
@@ -267,4 +252,13 @@ func resetFactors(ctx context.Context, st *store.Store, userID string) (bool, in
 		return false, 0, err
 	}
 	return hadTOTP, passkeys, nil
+}
+
+// findUser looks a user up by the EMAIL argument.
+func findUser(ctx context.Context, st *store.Store, email string) (*store.User, error) {
+	u, err := st.UserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("EMAIL: no user %s", store.NormalizeEmail(email))
+	}
+	return u, err
 }

@@ -49,6 +49,15 @@ func displayPath(p string) string {
 	return p
 }
 
+// configuredStore loads the config and opens its database, migrated.
+func (e *env) configuredStore(ctx context.Context) (*store.Store, error) {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return e.openStore(ctx, cfg)
+}
+
 // openStore opens the configured database and brings its schema up to
 // date, so every command works on a fresh database.
 func (e *env) openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {

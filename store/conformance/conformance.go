@@ -113,6 +113,7 @@ var suite = []struct {
 	}},
 	{"Transactions", []testCase{
 		{"RollbackAndCommit", testTransactions},
+		{"TransactionFunc", testTransactionFunc},
 		{"Misuse", testTransactionMisuse},
 	}},
 	{"Consent", []testCase{
@@ -1114,6 +1115,32 @@ func testTransactions(t *testing.T, e *env) {
 				t.Errorf("after %s existing user Disabled = %v, want %v", tc.name, u.Disabled, tc.visible)
 			}
 		})
+	}
+}
+
+// testTransactionFunc: Transaction commits what fn did when fn succeeds and
+// undoes all of it when fn fails, nested calls included.
+func testTransactionFunc(t *testing.T, e *env) {
+	failed := errors.New("fn failed")
+	err := e.st.Transaction(e.ctx, func(ctx context.Context) error {
+		must(t, e.st.CreateUser(ctx, &store.User{ID: "u-undone", Email: "undone@example.com"}), "CreateUser")
+		return e.st.Transaction(ctx, func(ctx context.Context) error {
+			must(t, e.st.CreateUser(ctx, &store.User{ID: "u-undone2", Email: "undone2@example.com"}), "CreateUser nested")
+			return failed
+		})
+	})
+	if !errors.Is(err, failed) {
+		t.Fatalf("Transaction = %v, want fn's error", err)
+	}
+	for _, id := range []string{"u-undone", "u-undone2"} {
+		_, err := e.st.UserByID(e.ctx, id)
+		wantErr(t, err, store.ErrNotFound, "user "+id+" after a failed transaction")
+	}
+	must(t, e.st.Transaction(e.ctx, func(ctx context.Context) error {
+		return e.st.CreateUser(ctx, &store.User{ID: "u-kept", Email: "kept@example.com"})
+	}), "Transaction")
+	if _, err := e.st.UserByID(e.ctx, "u-kept"); err != nil {
+		t.Fatalf("user after a committed transaction: %v", err)
 	}
 }
 
