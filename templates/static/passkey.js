@@ -51,36 +51,35 @@
     return pk;
   }
 
-  function assertionJSON(c) {
-    var r = c.response;
+  // credentialJSON is the PublicKeyCredential as the server parses it, with
+  // the ceremony's own response fields.
+  function credentialJSON(c, response) {
     return JSON.stringify({
       id: c.id,
       rawId: toB64url(c.rawId),
       type: c.type,
       authenticatorAttachment: c.authenticatorAttachment || undefined,
       clientExtensionResults: c.getClientExtensionResults ? c.getClientExtensionResults() : {},
-      response: {
-        clientDataJSON: toB64url(r.clientDataJSON),
-        authenticatorData: toB64url(r.authenticatorData),
-        signature: toB64url(r.signature),
-        userHandle: r.userHandle ? toB64url(r.userHandle) : undefined
-      }
+      response: response
+    });
+  }
+
+  function assertionJSON(c) {
+    var r = c.response;
+    return credentialJSON(c, {
+      clientDataJSON: toB64url(r.clientDataJSON),
+      authenticatorData: toB64url(r.authenticatorData),
+      signature: toB64url(r.signature),
+      userHandle: r.userHandle ? toB64url(r.userHandle) : undefined
     });
   }
 
   function attestationJSON(c) {
     var r = c.response;
-    return JSON.stringify({
-      id: c.id,
-      rawId: toB64url(c.rawId),
-      type: c.type,
-      authenticatorAttachment: c.authenticatorAttachment || undefined,
-      clientExtensionResults: c.getClientExtensionResults ? c.getClientExtensionResults() : {},
-      response: {
-        clientDataJSON: toB64url(r.clientDataJSON),
-        attestationObject: toB64url(r.attestationObject),
-        transports: r.getTransports ? r.getTransports() : []
-      }
+    return credentialJSON(c, {
+      clientDataJSON: toB64url(r.clientDataJSON),
+      attestationObject: toB64url(r.attestationObject),
+      transports: r.getTransports ? r.getTransports() : []
     });
   }
 
