@@ -2,9 +2,9 @@ package store_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -177,28 +177,23 @@ func TestSecondFactorSingleUseUnderConcurrency(t *testing.T) {
 		if err := st.ReplaceRecoveryCodes(ctx, "u1", []string{"h"}); err != nil {
 			t.Fatal(err)
 		}
+		lost := errors.New("lost the race")
 		race := func(name string, use func() (bool, error)) {
 			const n = 32
-			var wg sync.WaitGroup
-			var mu sync.Mutex
 			won := 0
-			gate := make(chan struct{})
-			for range n {
-				wg.Go(func() {
-					<-gate
-					ok, err := use()
-					if err != nil {
-						t.Errorf("%s: %v", name, err)
-					}
-					if ok {
-						mu.Lock()
-						won++
-						mu.Unlock()
-					}
-				})
+			for _, err := range testkit.Race(n, func(int) error {
+				if ok, err := use(); err != nil || !ok {
+					return cmp.Or(err, lost)
+				}
+				return nil
+			}) {
+				switch {
+				case err == nil:
+					won++
+				case !errors.Is(err, lost):
+					t.Errorf("%s: %v", name, err)
+				}
 			}
-			close(gate)
-			wg.Wait()
 			if won != 1 {
 				t.Errorf("%s: %d of %d concurrent uses won, want 1", name, won, n)
 			}

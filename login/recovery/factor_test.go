@@ -129,26 +129,15 @@ func TestRecoveryCodeConcurrentUse(t *testing.T) {
 			t.Fatal(err)
 		}
 		const n = 24
-		var wg sync.WaitGroup
-		var mu sync.Mutex
 		won := 0
-		gate := make(chan struct{})
-		for range n {
-			wg.Go(func() {
-				<-gate
-				_, err := use(f, uid, codes[3])
-				if err != nil && !errors.Is(err, login.ErrInvalid) {
-					t.Error(err)
-				}
-				if err == nil {
-					mu.Lock()
-					won++
-					mu.Unlock()
-				}
-			})
+		for _, err := range testkit.Race(n, func(int) error { _, err := use(f, uid, codes[3]); return err }) {
+			if err != nil && !errors.Is(err, login.ErrInvalid) {
+				t.Error(err)
+			}
+			if err == nil {
+				won++
+			}
 		}
-		close(gate)
-		wg.Wait()
 		if won != 1 {
 			t.Fatalf("%d of %d concurrent uses of one code succeeded, want 1", won, n)
 		}

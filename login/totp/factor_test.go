@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -164,31 +163,23 @@ func TestVerifyConcurrentReplay(t *testing.T) {
 		code, _ := r.f.Params.Code(rfcSecret, r.f.Params.Step(at))
 
 		const n = 40
-		var wg sync.WaitGroup
-		var mu sync.Mutex
 		accepted, refused := 0, 0
 		var unexpected []error
-		gate := make(chan struct{})
-		for range n {
-			wg.Go(func() {
-				<-gate
-				_, err := r.f.Verify(context.Background(), login.Attempt{
-					Flow: &login.Flow{UserID: "racer"}, Form: url.Values{"code": {code}}, Now: at,
-				})
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil:
-					accepted++
-				case errors.Is(err, login.ErrInvalid):
-					refused++
-				default:
-					unexpected = append(unexpected, err)
-				}
+		for _, err := range testkit.Race(n, func(int) error {
+			_, err := r.f.Verify(context.Background(), login.Attempt{
+				Flow: &login.Flow{UserID: "racer"}, Form: url.Values{"code": {code}}, Now: at,
 			})
+			return err
+		}) {
+			switch {
+			case err == nil:
+				accepted++
+			case errors.Is(err, login.ErrInvalid):
+				refused++
+			default:
+				unexpected = append(unexpected, err)
+			}
 		}
-		close(gate)
-		wg.Wait()
 		if len(unexpected) > 0 {
 			t.Fatalf("unexpected errors: %v", unexpected)
 		}

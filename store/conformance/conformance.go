@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"latchkey/internal/testkit"
 	"latchkey/store"
 )
 
@@ -194,7 +195,7 @@ func RunMigrations(t *testing.T, dsn func(t testing.TB) string) {
 				for i := range stores {
 					stores[i] = openRaw(t, d)
 				}
-				errs := race(tc.goroutines, func(i int) error {
+				errs := testkit.Race(tc.goroutines, func(i int) error {
 					return stores[i%len(stores)].Migrate(t.Context())
 				})
 				for i, err := range errs {
@@ -263,22 +264,6 @@ func sameTime(t *testing.T, what string, got, want time.Time) {
 	if !got.Equal(want) {
 		t.Errorf("%s = %v, want %v", what, got, want)
 	}
-}
-
-// race runs fn from n goroutines released at once and returns their errors.
-func race(n int, fn func(i int) error) []error {
-	errs := make([]error, n)
-	gate := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-gate
-			errs[i] = fn(i)
-		})
-	}
-	close(gate)
-	wg.Wait()
-	return errs
 }
 
 // countWinners checks that exactly one error is nil and the others are
@@ -639,7 +624,7 @@ func testFlowConsume(t *testing.T, e *env) {
 
 func testFlowConcurrentConsume(t *testing.T, e *env) {
 	must(t, e.st.CreateFlow(e.ctx, "f1", []byte(`{}`), e.now().Add(time.Hour)), "CreateFlow")
-	errs := race(20, func(int) error { return e.st.ConsumeFlow(e.ctx, "f1") })
+	errs := testkit.Race(20, func(int) error { return e.st.ConsumeFlow(e.ctx, "f1") })
 	countWinners(t, errs, "ConsumeFlow")
 	if flowLive(t, e, "f1") {
 		t.Error("flow still live after being consumed")
@@ -653,7 +638,7 @@ func testFlowConcurrentUpdate(t *testing.T, e *env) {
 	}
 	must(t, e.st.CreateFlow(e.ctx, "f1", []byte(`{"n":0,"markers":[]}`), e.now().Add(time.Hour)), "CreateFlow")
 	const n = 20
-	errs := race(n, func(i int) error {
+	errs := testkit.Race(n, func(i int) error {
 		return e.st.UpdateFlow(e.ctx, "f1", func(b []byte) ([]byte, error) {
 			var d doc
 			if err := json.Unmarshal(b, &d); err != nil {
@@ -855,7 +840,7 @@ func testConcurrentEnsureSigningKey(t *testing.T, e *env) {
 	// insert one; 20 goroutines make that race likely to show.
 	const n = 20
 	created := make([]bool, n)
-	errs := race(n, func(i int) error {
+	errs := testkit.Race(n, func(i int) error {
 		var err error
 		created[i], err = e.st.EnsureSigningKey(e.ctx, &store.SigningKey{
 			ID: fmt.Sprintf("k%02d", i), Algorithm: "RS256", PrivateKey: []byte("sealed")})
@@ -991,7 +976,7 @@ func testTokenDeactivate(t *testing.T, e *env) {
 
 func testTokenConcurrentDeactivate(t *testing.T, e *env) {
 	must(t, e.st.CreateToken(e.ctx, newToken(store.KindAuthorizeCode, "code-1", "req-1", "u-alice", e.now().Add(time.Minute))), "CreateToken")
-	errs := race(20, func(int) error { return e.st.DeactivateToken(e.ctx, store.KindAuthorizeCode, "code-1") })
+	errs := testkit.Race(20, func(int) error { return e.st.DeactivateToken(e.ctx, store.KindAuthorizeCode, "code-1") })
 	countWinners(t, errs, "DeactivateToken")
 	if got := tokenState(t, e, store.KindAuthorizeCode, "code-1"); got != "inactive" {
 		t.Errorf("token is %s after the race, want inactive", got)
@@ -1284,7 +1269,7 @@ func testSettings(t *testing.T, e *env) {
 func testConcurrentSettings(t *testing.T, e *env) {
 	const n = 10
 	won := make([][]byte, n)
-	errs := race(n, func(i int) error {
+	errs := testkit.Race(n, func(i int) error {
 		var err error
 		won[i], err = e.st.SetSettingIfAbsent(e.ctx, "signing-seed", fmt.Appendf(nil, "value-%d", i))
 		return err
@@ -1312,7 +1297,7 @@ func testMigrateIdempotent(t *testing.T, e *env) {
 		must(t, e.st.Migrate(e.ctx), fmt.Sprintf("Migrate again #%d", i+1))
 		wantVersion(t, e.st)
 	}
-	for i, err := range race(2, func(int) error { return e.st.Migrate(e.ctx) }) {
+	for i, err := range testkit.Race(2, func(int) error { return e.st.Migrate(e.ctx) }) {
 		if err != nil {
 			t.Errorf("concurrent Migrate %d on a migrated store: %v", i, err)
 		}
