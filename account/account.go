@@ -125,6 +125,17 @@ func (s *Service) Recent(ctx context.Context, v *Viewer) (bool, error) {
 	return login.Recent(v.Session.Results, s.Now().UTC(), RecentWindow, level), nil
 }
 
+// PostedRecent is PostedForm for a sensitive change: it also requires a
+// recent proof (RequireRecent), sending the browser back to returnTo after
+// re-authenticating.
+func (s *Service) PostedRecent(w http.ResponseWriter, r *http.Request, returnTo string) (*Viewer, bool) {
+	v, ok := s.PostedForm(w, r)
+	if !ok || !s.RequireRecent(w, r, v, returnTo) {
+		return nil, false
+	}
+	return v, true
+}
+
 // RequireRecent returns true when Recent holds; otherwise it sends the
 // browser to re-authenticate and come back to returnTo, and returns false.
 func (s *Service) RequireRecent(w http.ResponseWriter, r *http.Request, v *Viewer, returnTo string) bool {

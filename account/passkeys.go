@@ -229,8 +229,8 @@ func (p *Passkeys) rename(w http.ResponseWriter, r *http.Request) {
 // has to sign in.
 func (p *Passkeys) delete(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	v, ok := p.Account.PostedForm(w, r)
-	if !ok || !p.Account.RequireRecent(w, r, v, PasskeysPath) {
+	v, ok := p.Account.PostedRecent(w, r, PasskeysPath)
+	if !ok {
 		return
 	}
 	id := mux.Vars(r)["id"]

@@ -75,11 +75,8 @@ func (p *RecoveryPages) show(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *RecoveryPages) regenerate(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.Account.PostedForm(w, r)
+	v, ok := p.Account.PostedRecent(w, r, "/account/recovery-codes")
 	if !ok {
-		return
-	}
-	if !p.Account.RequireRecent(w, r, v, "/account/recovery-codes") {
 		return
 	}
 	ctx := r.Context()

@@ -119,11 +119,8 @@ func (p *TOTPPages) renderOn(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (p *TOTPPages) confirm(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.Account.PostedForm(w, r)
+	v, ok := p.Account.PostedRecent(w, r, "/account/totp")
 	if !ok {
-		return
-	}
-	if !p.Account.RequireRecent(w, r, v, "/account/totp") {
 		return
 	}
 	ctx := r.Context()
@@ -161,13 +158,10 @@ func (p *TOTPPages) confirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *TOTPPages) disable(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.Account.PostedForm(w, r)
-	if !ok {
-		return
-	}
 	// With 2FA on, "recent" means the password and a TOTP or recovery code
 	// within RecentWindow.
-	if !p.Account.RequireRecent(w, r, v, "/account/totp") {
+	v, ok := p.Account.PostedRecent(w, r, "/account/totp")
+	if !ok {
 		return
 	}
 	ctx := r.Context()
