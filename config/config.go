@@ -15,16 +15,25 @@ import (
 // Config is the whole admin-facing configuration. Field order matters: Validate
 // reports problems in this order, which is the order of the example in the spec.
 type Config struct {
-	Issuer    string    `yaml:"issuer"`
-	Listen    string    `yaml:"listen"`
-	Database  Database  `yaml:"database"`
-	Secrets   Secrets   `yaml:"secrets"`
-	Signup    bool      `yaml:"signup"`
-	Mail      Mail      `yaml:"mail"`
-	TOTP      TOTP      `yaml:"totp"`
-	MagicLink MagicLink `yaml:"magic_link"`
-	WebAuthn  WebAuthn  `yaml:"webauthn"`
-	Clients   []Client  `yaml:"clients"`
+	Issuer          string          `yaml:"issuer"`
+	Listen          string          `yaml:"listen"`
+	Database        Database        `yaml:"database"`
+	Secrets         Secrets         `yaml:"secrets"`
+	Signup          bool            `yaml:"signup"`
+	Mail            Mail            `yaml:"mail"`
+	TOTP            TOTP            `yaml:"totp"`
+	MagicLink       MagicLink       `yaml:"magic_link"`
+	Recovery        Recovery        `yaml:"recovery"`
+	RememberBrowser RememberBrowser `yaml:"remember_browser"`
+	Lockout         Lockout         `yaml:"lockout"`
+	Signing         Signing         `yaml:"signing"`
+	Tokens          Tokens          `yaml:"tokens"`
+	Log             Log             `yaml:"log"`
+	Metrics         Metrics         `yaml:"metrics"`
+	TrustedProxies  []string        `yaml:"trusted_proxies"`
+	Branding        Branding        `yaml:"branding"`
+	WebAuthn        WebAuthn        `yaml:"webauthn"`
+	Clients         []Client        `yaml:"clients"`
 	// DevMode is true when no config file was given: the server then enables the /demo client
 	// and may generate a secret. Not a YAML key.
 	DevMode bool `yaml:"-"`
@@ -51,6 +60,59 @@ type TOTP struct {
 
 type MagicLink struct {
 	TTL Duration `yaml:"ttl"`
+	// SecondFactor lets an emailed code serve as the second factor after a
+	// password, for users without TOTP or a passkey.
+	SecondFactor bool `yaml:"second_factor"`
+}
+
+// Recovery is factor recovery for a user who lost every second factor: the
+// removal waits Delay, during which the user is mailed and can cancel.
+type Recovery struct {
+	Delay Duration `yaml:"delay"`
+}
+
+// RememberBrowser: after a second factor a browser may stand in for it at
+// mfa for TTL. Zero turns the feature off.
+type RememberBrowser struct {
+	TTL Duration `yaml:"ttl"`
+}
+
+// Lockout: MaxFailures wrong answers to guessable factors for one account
+// within Window lock those factors for Duration.
+type Lockout struct {
+	MaxFailures int      `yaml:"max_failures"`
+	Window      Duration `yaml:"window"`
+	Duration    Duration `yaml:"duration"`
+}
+
+type Signing struct {
+	Alg string `yaml:"alg"`
+}
+
+type Tokens struct {
+	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
+	IDTokenTTL      Duration `yaml:"id_token_ttl"`
+	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
+	// RefreshReuseGrace: a rotated refresh token presented again within this
+	// is taken for parallel requests of one RP, not for theft.
+	RefreshReuseGrace Duration `yaml:"refresh_reuse_grace"`
+}
+
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Metrics.Listen serves Prometheus /metrics on its own address; "" is off.
+type Metrics struct {
+	Listen string `yaml:"listen"`
+}
+
+type Branding struct {
+	Name         string `yaml:"name"`
+	LogoURL      string `yaml:"logo_url"`
+	PrimaryColor string `yaml:"primary_color"`
+	TemplatesDir string `yaml:"templates_dir"`
 }
 
 type WebAuthn struct {
@@ -70,11 +132,29 @@ type Client struct {
 	GrantTypes             []string `yaml:"grant_types"`
 	SkipConsent            bool     `yaml:"skip_consent"`
 	MinACR                 string   `yaml:"min_acr"`
-	BackchannelLogoutURI   string   `yaml:"backchannel_logout_uri"`
+	// StepUpMaxAge: a second factor older than this is asked again; zero
+	// means a session's second factor counts for the session's life.
+	StepUpMaxAge Duration `yaml:"step_up_max_age"`
+	// RememberBrowser is nil when absent, which means true: use
+	// RemembersBrowser to read it.
+	RememberBrowser      *bool  `yaml:"remember_browser"`
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
 }
+
+// RemembersBrowser reports whether a remembered browser may stand in for the
+// second factor at this client (the default).
+func (c Client) RemembersBrowser() bool { return c.RememberBrowser == nil || *c.RememberBrowser }
 
 // ACRLevels are the acr values, weakest first, so an index comparison orders them.
 var ACRLevels = []string{"1fa", "mfa", "phr", "phrh"}
+
+// SigningAlgs are the ID token signing algorithms; the first is the default.
+var SigningAlgs = []string{"RS256", "ES256"}
+
+var (
+	LogLevels  = []string{"debug", "info", "warn", "error"}
+	LogFormats = []string{"text", "json"}
+)
 
 var KnownScopes = []string{"openid", "profile", "email", "offline_access"}
 
@@ -130,9 +210,21 @@ func Default() *Config {
 			From:    "Latchkey <no-reply@localhost>",
 			SMTPURL: "log",
 		},
-		TOTP:      TOTP{IssuerLabel: "Latchkey", Skew: 1},
-		MagicLink: MagicLink{TTL: Duration{15 * time.Minute}},
-		WebAuthn:  WebAuthn{RPName: "Latchkey"},
+		TOTP:            TOTP{IssuerLabel: "Latchkey", Skew: 1},
+		MagicLink:       MagicLink{TTL: Duration{15 * time.Minute}},
+		Recovery:        Recovery{Delay: Duration{24 * time.Hour}},
+		RememberBrowser: RememberBrowser{TTL: Duration{720 * time.Hour}},
+		Lockout:         Lockout{MaxFailures: 10, Window: Duration{15 * time.Minute}, Duration: Duration{15 * time.Minute}},
+		Signing:         Signing{Alg: "RS256"},
+		Tokens: Tokens{
+			AccessTokenTTL:    Duration{time.Hour},
+			IDTokenTTL:        Duration{time.Hour},
+			RefreshTokenTTL:   Duration{720 * time.Hour},
+			RefreshReuseGrace: Duration{10 * time.Second},
+		},
+		Log:      Log{Level: "info", Format: "text"},
+		Branding: Branding{Name: "Latchkey", PrimaryColor: "#2151c5"},
+		WebAuthn: WebAuthn{RPName: "Latchkey"},
 	}
 }
 

@@ -31,7 +31,35 @@ totp:
   issuer_label: Latchkey
   skew: 1                               # accepted steps either side of now
 magic_link:
-  ttl: 15m
+  ttl: 15m                              # links and emailed codes; single use
+  second_factor: false                  # true: an emailed code may also serve as the 2nd factor
+recovery:
+  delay: 24h                            # lost every factor: wait this long (user mailed, can cancel)
+remember_browser:
+  ttl: 720h                             # "remember this browser" after a 2nd factor; 0 turns it off
+lockout:
+  max_failures: 10                      # wrong passwords or codes per account within window
+  window: 15m
+  duration: 15m                         # then that account's guessable factors are locked
+signing:
+  alg: RS256                            # or ES256 (faster); both keys are published during a switch
+tokens:
+  access_token_ttl: 1h
+  id_token_ttl: 1h
+  refresh_token_ttl: 720h
+  refresh_reuse_grace: 10s              # a rotated refresh token presented again within this is
+                                        # not treated as theft (parallel requests of one RP)
+log:
+  level: info                           # debug | info | warn | error
+  format: text                          # text | json
+metrics:
+  listen: ""                            # e.g. 127.0.0.1:9464 serves Prometheus /metrics there; "" = off
+trusted_proxies: []                     # CIDRs whose X-Forwarded-For/-Proto are believed
+branding:
+  name: Latchkey                        # shown in pages and mails
+  logo_url: ""
+  primary_color: "#2151c5"
+  templates_dir: ""                     # files here override the embedded pages one by one
 webauthn:
   rp_name: Latchkey
   rp_id: localhost                      # defaults to the issuer's host
@@ -46,6 +74,8 @@ clients:
     grant_types: [ authorization_code, refresh_token ]   # or client_credentials
     skip_consent: false                 # first-party apps may skip the consent screen
     min_acr: mfa                        # the weakest sign-in this app accepts
+    step_up_max_age: 10m                # optional: a 2nd factor older than this is asked again
+    remember_browser: true              # false: a remembered browser never stands in here
     backchannel_logout_uri: https://shop.example/backchannel-logout   # optional
 `
 
@@ -116,6 +146,17 @@ func TestSpecExample(t *testing.T) {
 	if c.MagicLink.TTL.Duration != 15*time.Minute {
 		t.Errorf("ttl = %v", c.MagicLink.TTL)
 	}
+	if shop.StepUpMaxAge.Duration != 10*time.Minute || !shop.RemembersBrowser() {
+		t.Errorf("shop step_up_max_age = %v, remembers browser = %v", shop.StepUpMaxAge, shop.RemembersBrowser())
+	}
+	// The spec's example spells out every default, so it must equal Default() but for clients and secrets.
+	d := Default()
+	d.Secrets, d.Clients = c.Secrets, c.Clients
+	d.WebAuthn.RPID = "localhost" // written out in the example; derived from the issuer by default
+	d.TrustedProxies = []string{} // an explicit [] is kept as an empty list
+	if !reflect.DeepEqual(c, d) {
+		t.Errorf("spec example differs from Default():\n got %+v\nwant %+v", c, d)
+	}
 	if c.RPID() != "localhost" {
 		t.Errorf("RPID() = %q", c.RPID())
 	}
@@ -164,6 +205,8 @@ clients:
     scopes: [openid]
     grant_types: [authorization_code]
     min_acr: phr
+    step_up_max_age: 10m
+    remember_browser: false
     redirect_uris: ["http://localhost:3000/cb"]
 `))
 	if err != nil {
@@ -180,6 +223,10 @@ clients:
 		{c.Clients[1].Scopes, []string{"openid"}},
 		{c.Clients[1].GrantTypes, []string{"authorization_code"}},
 		{c.Clients[1].MinACR, "phr"},
+		{c.Clients[0].StepUpMaxAge.Duration, time.Duration(0)},
+		{c.Clients[1].StepUpMaxAge.Duration, 10 * time.Minute},
+		{c.Clients[0].RemembersBrowser(), true},
+		{c.Clients[1].RemembersBrowser(), false},
 	}
 	for i, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {
@@ -266,9 +313,9 @@ func TestDurationYAMLRoundTrip(t *testing.T) {
 			t.Errorf("round trip of %v via %q gave %v", d, out, back.TTL)
 		}
 	}
-	out, _ := yaml.Marshal(MagicLink{TTL: Duration{15 * time.Minute}})
-	if string(out) != "ttl: 15m\n" {
-		t.Errorf("marshal = %q, want \"ttl: 15m\\n\"", out)
+	out, _ := yaml.Marshal(Recovery{Delay: Duration{15 * time.Minute}})
+	if string(out) != "delay: 15m\n" {
+		t.Errorf("marshal = %q, want \"delay: 15m\\n\"", out)
 	}
 }
 

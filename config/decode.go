@@ -84,6 +84,12 @@ func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
 		v.Set(reflect.ValueOf(Duration{dur}))
 	case v.Kind() == reflect.Struct:
 		d.mapping(path, n, v)
+	case v.Kind() == reflect.Pointer:
+		// Pointers mark keys whose absence means something (a default
+		// applied later); a present key allocates and decodes in place.
+		elem := reflect.New(v.Type().Elem())
+		d.value(path, n, elem.Elem())
+		v.Set(elem)
 	case v.Kind() == reflect.Slice:
 		d.sequence(path, n, v)
 	case v.Kind() == reflect.String:

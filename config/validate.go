@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -33,6 +34,18 @@ func (c *Config) Validate() error {
 	v.mail(c.Mail)
 	v.totp(c.TOTP)
 	v.magicLink(c.MagicLink)
+	v.durationRange("recovery.delay", c.Recovery.Delay, time.Minute, 90*24*time.Hour)
+	v.durationRange("remember_browser.ttl", c.RememberBrowser.TTL, 0, 365*24*time.Hour)
+	v.lockout(c.Lockout)
+	v.oneOf("signing.alg", c.Signing.Alg, SigningAlgs)
+	v.tokens(c.Tokens)
+	v.oneOf("log.level", c.Log.Level, LogLevels)
+	v.oneOf("log.format", c.Log.Format, LogFormats)
+	if c.Metrics.Listen != "" {
+		v.hostPort("metrics.listen", c.Metrics.Listen)
+	}
+	v.trustedProxies(c.TrustedProxies)
+	v.branding(c.Branding)
 	v.webauthn(c, issuer)
 	v.clients(c.Clients)
 	if len(v.errs) == 0 {
@@ -86,8 +99,9 @@ func (v *validator) issuer(s string) *url.URL {
 	return u
 }
 
-func (v *validator) listen(s string) {
-	const p = "listen"
+func (v *validator) listen(s string) { v.hostPort("listen", s) }
+
+func (v *validator) hostPort(p, s string) {
 	_, port, err := net.SplitHostPort(s)
 	if err != nil {
 		v.add(p, "must be host:port, e.g. 127.0.0.1:8080")
@@ -186,6 +200,69 @@ func (v *validator) totp(t TOTP) {
 func (v *validator) magicLink(m MagicLink) {
 	if m.TTL.Duration < time.Minute || m.TTL.Duration > 24*time.Hour {
 		v.add("magic_link.ttl", "must be between 1m and 24h")
+	}
+}
+
+// durationRange checks lo <= d <= hi, naming the bounds as the admin writes them.
+func (v *validator) durationRange(p string, d Duration, lo, hi time.Duration) {
+	if d.Duration < lo || d.Duration > hi {
+		v.add(p, "must be between %s and %s", Duration{lo}.short(), Duration{hi}.short())
+	}
+}
+
+func (v *validator) oneOf(p, s string, known []string) {
+	if !slices.Contains(known, s) {
+		v.add(p, "unknown value %q; use one of %s", s, strings.Join(known, ", "))
+	}
+}
+
+func (v *validator) lockout(l Lockout) {
+	if l.MaxFailures < 1 || l.MaxFailures > 1000 {
+		v.add("lockout.max_failures", "must be between 1 and 1000")
+	}
+	v.durationRange("lockout.window", l.Window, time.Minute, 24*time.Hour)
+	v.durationRange("lockout.duration", l.Duration, time.Minute, 24*time.Hour)
+}
+
+func (v *validator) tokens(t Tokens) {
+	v.durationRange("tokens.access_token_ttl", t.AccessTokenTTL, time.Minute, 24*time.Hour)
+	v.durationRange("tokens.id_token_ttl", t.IDTokenTTL, time.Minute, 24*time.Hour)
+	v.durationRange("tokens.refresh_token_ttl", t.RefreshTokenTTL, time.Hour, 365*24*time.Hour)
+	v.durationRange("tokens.refresh_reuse_grace", t.RefreshReuseGrace, 0, 5*time.Minute)
+}
+
+func (v *validator) trustedProxies(cidrs []string) {
+	for i, s := range cidrs {
+		if _, _, err := net.ParseCIDR(s); err == nil {
+			continue
+		}
+		if net.ParseIP(s) == nil {
+			v.add(fmt.Sprintf("trusted_proxies[%d]", i), "not a CIDR (10.0.0.0/8) or an IP address")
+		}
+	}
+}
+
+var colorPattern = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+func (v *validator) branding(b Branding) {
+	if strings.TrimSpace(b.Name) == "" {
+		v.add("branding.name", "required")
+	}
+	if b.LogoURL != "" {
+		u, err := url.Parse(b.LogoURL)
+		abs := err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+		local := err == nil && u.Scheme == "" && u.Host == "" && strings.HasPrefix(b.LogoURL, "/") && !strings.HasPrefix(b.LogoURL, "//")
+		if !abs && !local {
+			v.add("branding.logo_url", "must be an absolute http(s) URL or a path starting with /")
+		}
+	}
+	if !colorPattern.MatchString(b.PrimaryColor) {
+		v.add("branding.primary_color", "must be a hex colour such as #2151c5")
+	}
+	if b.TemplatesDir != "" {
+		if fi, err := os.Stat(b.TemplatesDir); err != nil || !fi.IsDir() {
+			v.add("branding.templates_dir", "not a readable directory")
+		}
 	}
 }
 
@@ -306,6 +383,12 @@ func (v *validator) client(p string, cl Client) {
 
 	if !slices.Contains(ACRLevels, cl.MinACR) {
 		v.add(p+".min_acr", "unknown level %q; use one of %s", cl.MinACR, strings.Join(ACRLevels, ", "))
+	}
+
+	if cl.StepUpMaxAge.Duration < 0 {
+		v.add(p+".step_up_max_age", "must not be negative")
+	} else if cl.StepUpMaxAge.Duration > 0 && cl.StepUpMaxAge.Duration < time.Minute {
+		v.add(p+".step_up_max_age", "must be at least 1m (or absent)")
 	}
 
 	if cl.BackchannelLogoutURI != "" {
