@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -84,4 +86,51 @@ func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// SetUserName replaces a user's display name ("" removes it); scope profile
+// gives it to relying parties as the name claim.
+func (s *Store) SetUserName(ctx context.Context, id, name string) error {
+	return s.updateUser(ctx, id, "set name", map[string]any{"name": name})
+}
+
+// MarkEmailVerified records that the user proved their address by a mail
+// round trip (or that an admin vouched for it). Nothing sets it back to
+// false: a verified address stays verified until the email changes.
+func (s *Store) MarkEmailVerified(ctx context.Context, id string) error {
+	return s.updateUser(ctx, id, "mark email verified", map[string]any{"email_verified": true})
+}
+
+// updateUser sets fields of one user; an unknown ID is ErrNotFound.
+func (s *Store) updateUser(ctx context.Context, id, what string, fields map[string]any) error {
+	fields["updated_at"] = s.Now()
+	res := s.conn(ctx).Model(&User{}).Where("id = ?", id).Updates(fields)
+	if res.Error != nil {
+		return fmt.Errorf("%s: %w", what, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// MaxNameLen bounds a display name, in characters.
+const MaxNameLen = 200
+
+// CleanName trims a display name and refuses one that is too long or holds
+// control characters (it goes into ID tokens and mail headers).
+func CleanName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > MaxNameLen {
+		return "", fmt.Errorf("longer than %d characters", MaxNameLen)
+	}
+	if !utf8.ValidString(name) {
+		return "", errors.New("not valid UTF-8")
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return "", errors.New("contains a control character")
+		}
+	}
+	return name, nil
 }

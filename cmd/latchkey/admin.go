@@ -44,12 +44,24 @@ func (e *env) user(ctx context.Context, args []string) error {
 }
 
 func (e *env) userAdd(ctx context.Context, args []string) error {
-	var email string
-	fromStdin := false
-	for _, a := range args {
+	const use = "user add EMAIL [--password-stdin] [--name NAME] [--verified]"
+	var email, name string
+	fromStdin, verified := false, false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
 		switch {
 		case a == "--password-stdin":
 			fromStdin = true
+		case a == "--verified":
+			verified = true
+		case a == "--name":
+			if i+1 >= len(args) {
+				return fmt.Errorf("%w: --name needs a value: %s", errUsage, use)
+			}
+			i++
+			name = args[i]
+		case strings.HasPrefix(a, "--name="):
+			name = strings.TrimPrefix(a, "--name=")
 		case strings.HasPrefix(a, "-"):
 			return fmt.Errorf("%w: user add: unknown flag %q", errUsage, a)
 		case email != "":
@@ -59,11 +71,15 @@ func (e *env) userAdd(ctx context.Context, args []string) error {
 		}
 	}
 	if email == "" {
-		return fmt.Errorf("%w: user add EMAIL [--password-stdin]", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, use)
 	}
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Address != email {
 		return fmt.Errorf("EMAIL: %q is not an email address", email)
+	}
+	name, err = store.CleanName(name)
+	if err != nil {
+		return fmt.Errorf("--name: %w", err)
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
@@ -89,15 +105,23 @@ func (e *env) userAdd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	u := &store.User{ID: web.RandomString(nil, 16), Email: email, PasswordHash: hash}
+	u := &store.User{ID: web.RandomString(nil, 16), Email: email, PasswordHash: hash, Name: name, EmailVerified: verified}
 	if err := st.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("EMAIL: a user with %s already exists", store.NormalizeEmail(email))
 		}
 		return err
 	}
-	_ = st.Audit(ctx, store.AuditEvent{UserID: u.ID, Event: "user.created", Detail: "by admin (cli)"})
+	detail := "by admin (cli)"
+	if verified {
+		detail += "; email vouched for by the admin"
+	}
+	_ = st.Audit(ctx, store.AuditEvent{UserID: u.ID, Event: "user.created", Detail: detail})
 	fmt.Fprintf(e.stdout, "created user %s (%s)\n", u.Email, u.ID)
+	if hash == "" {
+		fmt.Fprintf(e.stdout, "no password set: the user chooses one at %s/recover (\"forgot password\"), which mails them a link\n",
+			strings.TrimSuffix(cfg.Issuer, "/"))
+	}
 	return nil
 }
 

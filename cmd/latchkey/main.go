@@ -18,7 +18,10 @@ const usage = `usage: latchkey [--config FILE] COMMAND
 commands:
   serve                               run the server
   migrate                             create or upgrade the schema and exit
-  user add EMAIL [--password-stdin]   create a user (password: one line on stdin)
+  user add EMAIL [--password-stdin] [--name NAME] [--verified]
+                                      create a user (password: one line on stdin;
+                                      without it the user sets one through /recover;
+                                      --verified: the admin vouches for the address)
   user list                           list users
   user disable EMAIL                  disable a user and end their sessions
   user reset-factors EMAIL            remove a user's TOTP, recovery codes and passkeys; end sessions

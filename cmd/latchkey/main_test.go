@@ -273,3 +273,62 @@ func TestUserResetFactors(t *testing.T) {
 		t.Errorf("reset-factors removed the password")
 	}
 }
+
+// TestUserAddNameVerified: --name and --verified reach the record; without
+// them the address is unproven, and a user without a password is told the
+// way to set one.
+func TestUserAddNameVerified(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name      string
+		stdin     string
+		args      []string
+		wantCode  int
+		wantOut   string
+		wantErr   string
+		user      string
+		wantName  string
+		wantVerif bool
+		wantPass  bool
+	}{
+		{"plain, with password", "a good long password\n", []string{"p@example.com", "--password-stdin"}, 0, "created user", "", "p@example.com", "", false, true},
+		{"name and verified", "", []string{"--name", "  Bea Smith ", "b@example.com", "--verified"}, 0, "/recover", "", "b@example.com", "Bea Smith", true, false},
+		{"name=form", "", []string{"c@example.com", "--name=Cé"}, 0, "/recover", "", "c@example.com", "Cé", false, false},
+		{"name without value", "", []string{"d@example.com", "--name"}, 2, "", "--name needs a value", "", "", false, false},
+		{"name with control character", "", []string{"e@example.com", "--name", "Eve\nBcc: x"}, 1, "", "control character", "", "", false, false},
+		{"name too long", "", []string{"f@example.com", "--name", strings.Repeat("n", 201)}, 1, "", "longer than 200", "", "", false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, e, code := runCLI(t, dir, tc.stdin, append([]string{"user", "add"}, tc.args...)...)
+			if code != tc.wantCode || !strings.Contains(out, tc.wantOut) || !strings.Contains(e, tc.wantErr) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tc.wantCode, out, e)
+			}
+			if tc.wantPass == strings.Contains(out, "/recover") && code == 0 {
+				t.Errorf("the /recover hint shows = %v for a user with password = %v:\n%s", !tc.wantPass, tc.wantPass, out)
+			}
+		})
+	}
+	st, err := store.Open("sqlite://"+filepath.Join(dir, "latchkey.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, tc := range tests {
+		if tc.user == "" {
+			continue
+		}
+		u, err := st.UserByEmail(context.Background(), tc.user)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.user, err)
+		}
+		if u.Name != tc.wantName || u.EmailVerified != tc.wantVerif || (u.PasswordHash != "") != tc.wantPass {
+			t.Errorf("%s: name %q verified %v password %v; want %q %v %v", tc.user, u.Name, u.EmailVerified, u.PasswordHash != "", tc.wantName, tc.wantVerif, tc.wantPass)
+		}
+	}
+	for _, refused := range []string{"d@example.com", "e@example.com", "f@example.com"} {
+		if _, err := st.UserByEmail(context.Background(), refused); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s was created despite the error: %v", refused, err)
+		}
+	}
+}

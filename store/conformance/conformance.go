@@ -83,6 +83,7 @@ var suite = []struct {
 		{"ListOrder", testListUsers},
 		{"SetDisabled", testSetUserDisabled},
 		{"SetPasswordHash", testSetPasswordHash},
+		{"NameAndEmailVerified", testUserNameAndEmailVerified},
 	}},
 	{"Flows", []testCase{
 		{"CreateGet", testFlowCreateGet},
@@ -516,6 +517,47 @@ func testSetPasswordHash(t *testing.T, e *env) {
 		t.Errorf("bob's hash changed: %+v, %v", b, err)
 	}
 	wantErr(t, e.st.SetPasswordHash(e.ctx, "u-nobody", "x"), store.ErrNotFound, "SetPasswordHash(unknown)")
+}
+
+func testUserNameAndEmailVerified(t *testing.T, e *env) {
+	// A new user's address is unproven and they have no name unless given.
+	must(t, e.st.CreateUser(e.ctx, &store.User{ID: "u-alice", Email: "alice@example.com"}), "create alice")
+	newUser(t, e, "u-bob", "bob@example.com")
+	u, err := e.st.UserByID(e.ctx, "u-alice")
+	must(t, err, "UserByID")
+	if u.EmailVerified || u.Name != "" {
+		t.Fatalf("new user: EmailVerified=%v Name=%q, want false and empty", u.EmailVerified, u.Name)
+	}
+	e.clock.Advance(time.Minute)
+
+	for _, tc := range []struct {
+		name     string
+		op       func() error
+		wantName string
+		verified bool
+	}{
+		{"name set", func() error { return e.st.SetUserName(e.ctx, "u-alice", "Alice Liddell") }, "Alice Liddell", false},
+		{"verified", func() error { return e.st.MarkEmailVerified(e.ctx, "u-alice") }, "Alice Liddell", true},
+		{"verified again", func() error { return e.st.MarkEmailVerified(e.ctx, "u-alice") }, "Alice Liddell", true},
+		{"name with accents", func() error { return e.st.SetUserName(e.ctx, "u-alice", "Alice Lidélle") }, "Alice Lidélle", true},
+		{"name removed, still verified", func() error { return e.st.SetUserName(e.ctx, "u-alice", "") }, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.clock.Advance(time.Second)
+			must(t, tc.op(), tc.name)
+			u, err := e.st.UserByID(e.ctx, "u-alice")
+			must(t, err, "UserByID")
+			if u.Name != tc.wantName || u.EmailVerified != tc.verified {
+				t.Errorf("Name=%q EmailVerified=%v, want %q %v", u.Name, u.EmailVerified, tc.wantName, tc.verified)
+			}
+			sameTime(t, "UpdatedAt", u.UpdatedAt, e.now())
+		})
+	}
+	if b, err := e.st.UserByID(e.ctx, "u-bob"); err != nil || b.Name != "u-bob" || b.EmailVerified {
+		t.Errorf("bob changed: %+v, %v", b, err)
+	}
+	wantErr(t, e.st.SetUserName(e.ctx, "u-nobody", "x"), store.ErrNotFound, "SetUserName(unknown)")
+	wantErr(t, e.st.MarkEmailVerified(e.ctx, "u-nobody"), store.ErrNotFound, "MarkEmailVerified(unknown)")
 }
 
 // ---------------------------------------------------------------- flows
