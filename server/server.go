@@ -187,5 +187,5 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		render.Error(w, http.StatusNotFound, "Page not found", "There is nothing at this address.")
 	})
 
-	return &Server{Handler: r, Provider: prov, Login: svc, Keys: keys, Clients: clients, Hasher: hasher, Store: st, Mailer: mailer}, nil
+	return &Server{Handler: guard(r, issuer.Scheme == "https"), Provider: prov, Login: svc, Keys: keys, Clients: clients, Hasher: hasher, Store: st, Mailer: mailer}, nil
 }
