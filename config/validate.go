@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	smtpmail "latchkey/mail"
 	"time"
 	"unicode/utf8"
 )
@@ -176,13 +178,25 @@ func (v *validator) mail(m Mail) {
 	u, err := url.Parse(m.SMTPURL)
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Opaque != "" ||
 		u.Hostname() == "" || (u.Path != "" && u.Path != "/") ||
-		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		v.add(p, `must be "log", smtp://[user:pass@]host[:port] or smtps://[user:pass@]host[:port]`)
+		!smtpQueryOK(u) || u.ForceQuery || u.Fragment != "" {
+		v.add(p, `must be "log", smtp://[user:pass@]host[:port][?tls=none] or smtps://[user:pass@]host[:port]`)
 		return
 	}
 	if port := u.Port(); port != "" && !validPort(port) {
 		v.add(p, "port must be between 1 and 65535")
 	}
+	// smtp:// is upgraded with STARTTLS, which the mailer requires except
+	// to a loopback relay; ?tls=none asks for plain SMTP, which would carry
+	// sign-in links (and the SMTP password) in clear, so only to loopback.
+	if tls, ok := u.Query()["tls"]; ok && u.Scheme == "smtp" && len(tls) == 1 && tls[0] == "none" &&
+		!smtpmail.IsLoopbackHost(u.Hostname()) {
+		v.add(p, "plain SMTP (tls=none) only to a loopback host; use smtp:// (STARTTLS) or smtps:// (implicit TLS)")
+	}
+}
+
+// smtpQueryOK allows no query but smtp://...?tls=none.
+func smtpQueryOK(u *url.URL) bool {
+	return u.RawQuery == "" || (u.Scheme == "smtp" && u.RawQuery == "tls=none")
 }
 
 func (v *validator) totp(t TOTP) {

@@ -5,11 +5,13 @@ import (
 	"log/slog"
 )
 
-// Message is one plain-text email.
+// Message is one email: a plain-text body and, optionally, the same content
+// as HTML.
 type Message struct {
 	To      string
 	Subject string
 	Text    string
+	HTML    string
 }
 
 // Mailer sends messages.
@@ -17,8 +19,8 @@ type Mailer interface {
 	Send(ctx context.Context, m Message) error
 }
 
-// Log "sends" by writing the whole message to the log, so a developer can
-// follow links without a mail server.
+// Log "sends" by writing the plain-text message to the log, so a developer
+// can follow links without a mail server (mail.smtp_url: log).
 type Log struct {
 	Log  *slog.Logger
 	From string

@@ -81,11 +81,18 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	}
 	mailer := opts.Mailer
 	if mailer == nil {
-		if cfg.Mail.SMTPURL != "log" {
-			return nil, errors.New("mail.smtp_url: only \"log\" is supported in this version")
+		// Count is the hook for latchkey_mails_total{outcome} (metrics).
+		mailer, err = mail.New(cfg.Mail.SMTPURL, cfg.Mail.From, mail.Options{Log: log, Now: opts.Now, Rand: opts.Rand})
+		if err != nil {
+			return nil, err
 		}
-		mailer = &mail.Log{Log: log, From: cfg.Mail.From}
 	}
+	letters, err := mail.NewLetters(cfg.Branding.Name, cfg.Branding.PrimaryColor)
+	if err != nil {
+		return nil, err
+	}
+	postman := &mail.Postman{Letters: letters, Mailer: mailer, Log: log}
+	_ = postman
 	kit := &web.Kit{Keys: kr, Secure: issuer.Scheme == "https", Rand: opts.Rand}
 	render, err := templates.New(log)
 	if err != nil {

@@ -68,7 +68,9 @@ clients:
     min_acr: gold
 `), 0o600)
 	good := filepath.Join(dir, "good.yaml")
-	os.WriteFile(good, []byte("issuer: http://localhost:9000\nlisten: 127.0.0.1:9000\n"), 0o600)
+	os.WriteFile(good, []byte("issuer: http://localhost:9000\nlisten: 127.0.0.1:9000\nmail: {smtp_url: 'smtp://u:p@mail.example.com:587'}\n"), 0o600)
+	plainSMTP := filepath.Join(dir, "plain.yaml")
+	os.WriteFile(plainSMTP, []byte("mail: {smtp_url: 'smtp://u:p@mail.example.com:25?tls=none'}\n"), 0o600)
 
 	tests := []struct {
 		name     string
@@ -82,6 +84,7 @@ clients:
 		{"valid file", []string{"config", "check", "--config", good}, 0, nil},
 		{"missing file", []string{"config", "check", "--config", filepath.Join(dir, "nope.yaml")}, 1, []string{"nope.yaml"}},
 		{"unknown command", []string{"frobnicate"}, 2, []string{"unknown command"}},
+		{"plain SMTP to a remote host", []string{"config", "check", "--config", plainSMTP}, 1, []string{"mail.smtp_url: plain SMTP (tls=none) only to a loopback host"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
