@@ -135,7 +135,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	fl, err := s.Flows.Update(r.Context(), fl.ID, browser, func(fl *login.Flow) error {
+	fl, err := s.Flows.Apply(r.Context(), fl.ID, browser, func(fl *login.Flow) error {
 		fl.ConsentDone = decision == "allow"
 		fl.ConsentDenied = decision == "deny"
 		fl.GrantedScopes = nil

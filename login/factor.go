@@ -56,14 +56,16 @@ type SecondFactor interface {
 }
 
 // Challenger is a factor that must prepare something before its form can be
-// answered (send a link, issue WebAuthn options). Challenge may change fl
-// (its State), and returns what the page needs to render.
+// answered (send a link, issue WebAuthn options). Challenge runs inside the
+// flow update: it may change fl (its State), its store calls made with ctx
+// join that transaction, and what must wait for the commit (sending the
+// mail) it returns as effects. view is what the page needs to render.
 type Challenger interface {
 	Factor
 	// WantsChallenge tells whether the posted form asks for a challenge
 	// rather than answering one.
 	WantsChallenge(form url.Values) bool
-	Challenge(ctx context.Context, fl *Flow, r *http.Request) (view any, err error)
+	Challenge(ctx context.Context, fl *Flow, r *http.Request) (view any, after []AfterCommit, err error)
 }
 
 // StateUpdater is a factor whose Verify consumes flow state (a WebAuthn

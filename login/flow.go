@@ -19,7 +19,9 @@ import (
 type FlowStore interface {
 	CreateFlow(ctx context.Context, id string, data []byte, expiresAt time.Time) error
 	GetFlow(ctx context.Context, id string) ([]byte, error)
-	UpdateFlow(ctx context.Context, id string, fn func([]byte) ([]byte, error)) error
+	// UpdateFlow runs fn in a transaction holding the flow; store calls
+	// made with the context fn receives join that transaction.
+	UpdateFlow(ctx context.Context, id string, fn func(ctx context.Context, data []byte) ([]byte, error)) error
 	ConsumeFlow(ctx context.Context, id string) error
 }
 
@@ -124,19 +126,32 @@ func (fs *Flows) Get(ctx context.Context, id, browserID string) (*Flow, error) {
 	return &fl, nil
 }
 
-// Update changes a live flow of this browser in one transaction; fn's error
-// aborts and is returned.
-func (fs *Flows) Update(ctx context.Context, id, browserID string, fn func(*Flow) error) (*Flow, error) {
-	var out Flow
-	err := fs.Store.UpdateFlow(ctx, id, func(b []byte) ([]byte, error) {
-		out = Flow{}
+// AfterCommit is an effect of a flow update that must not run while the
+// update holds the flow (sending mail, calling a relying party): Update runs
+// it once the change has committed, and never when it rolled back. ctx is
+// the caller's context, outside the transaction.
+type AfterCommit func(ctx context.Context)
+
+// Update changes a live flow of this browser in one transaction. fn gets
+// the transaction's context: store calls made with it join the change and
+// commit or roll back with it (a call with the outer context would wait for
+// the flow's own lock). The effects fn returns run after the commit, in
+// order. fn's error aborts the change and is returned.
+func (fs *Flows) Update(ctx context.Context, id, browserID string, fn func(ctx context.Context, fl *Flow) ([]AfterCommit, error)) (*Flow, error) {
+	var (
+		out   Flow
+		after []AfterCommit
+	)
+	err := fs.Store.UpdateFlow(ctx, id, func(txCtx context.Context, b []byte) ([]byte, error) {
+		out, after = Flow{}, nil
 		if err := json.Unmarshal(b, &out); err != nil {
 			return nil, fmt.Errorf("load flow: %w", err)
 		}
 		if subtle.ConstantTimeCompare([]byte(out.BrowserHash), []byte(web.Hash(browserID))) != 1 {
 			return nil, ErrFlowNotFound
 		}
-		if err := fn(&out); err != nil {
+		var err error
+		if after, err = fn(txCtx, &out); err != nil {
 			return nil, err
 		}
 		return json.Marshal(&out)
@@ -147,7 +162,18 @@ func (fs *Flows) Update(ctx context.Context, id, browserID string, fn func(*Flow
 		}
 		return nil, err
 	}
+	for _, a := range after {
+		a(ctx)
+	}
 	return &out, nil
+}
+
+// Apply is Update for a change of the flow alone (a transition), with no
+// store writes and no effects.
+func (fs *Flows) Apply(ctx context.Context, id, browserID string, fn func(fl *Flow) error) (*Flow, error) {
+	return fs.Update(ctx, id, browserID, func(_ context.Context, fl *Flow) ([]AfterCommit, error) {
+		return nil, fn(fl)
+	})
 }
 
 // Consume ends a flow; of two concurrent callers only one succeeds.

@@ -155,7 +155,7 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 		p.failed(w, r, fl, browser, method, verr)
 		return
 	}
-	fl, err = p.Flows.Update(ctx, fl.ID, browser, func(fl *Flow) error {
+	fl, err = p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error {
 		if fl.LoginDone || (fl.UserID != "" && fl.UserID != res.UserID) {
 			return ErrFlowNotFound
 		}
@@ -195,7 +195,7 @@ func (p *Pages) Finish(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 		p.fail(w, r, err)
 		return
 	}
-	fl, err = p.Flows.Update(ctx, fl.ID, browser, func(fl *Flow) error {
+	fl, err = p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error {
 		fl.LoginDone, fl.SessionHash = true, sess.Hash
 		return nil
 	})
@@ -218,7 +218,7 @@ func (p *Pages) failed(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 		return
 	}
 	p.audit(ctx, r, fl.UserID, "login.failed", "method="+string(m))
-	updated, err := p.Flows.Update(ctx, fl.ID, browser, func(fl *Flow) error {
+	updated, err := p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error {
 		fl.Failures++
 		return nil
 	})
@@ -238,10 +238,10 @@ func (p *Pages) failed(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 func (p *Pages) challenge(w http.ResponseWriter, r *http.Request, c Challenger, fl *Flow, browser string) {
 	ctx := r.Context()
 	var view any
-	fl, err := p.Flows.Update(ctx, fl.ID, browser, func(fl *Flow) error {
-		var err error
-		view, err = c.Challenge(ctx, fl, r)
-		return err
+	fl, err := p.Flows.Update(ctx, fl.ID, browser, func(ctx context.Context, fl *Flow) ([]AfterCommit, error) {
+		v, after, err := c.Challenge(ctx, fl, r)
+		view = v
+		return after, err
 	})
 	if err != nil {
 		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrUnavailable) {

@@ -114,7 +114,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	login.Record(ctx, h.Pages.Audit, h.Pages.Log, r, h.Pages.Now(), u.ID, "user.signup", "")
 	res := login.Result{Method: login.MethodPassword, UserID: u.ID, At: h.Pages.Now().UTC()}
-	fl, err = h.Pages.Flows.Update(ctx, fl.ID, browser, func(fl *login.Flow) error {
+	fl, err = h.Pages.Flows.Apply(ctx, fl.ID, browser, func(fl *login.Flow) error {
 		if fl.UserID != "" || fl.LoginDone {
 			return login.ErrFlowNotFound
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -32,9 +31,13 @@ func (s *Store) GetFlow(ctx context.Context, id string) ([]byte, error) {
 
 // UpdateFlow reads a live flow, lets fn change it, and writes it back, all in
 // one transaction holding the row, so concurrent steps of one flow serialize.
-// fn's error aborts the update and is returned as is.
-func (s *Store) UpdateFlow(ctx context.Context, id string, fn func([]byte) ([]byte, error)) error {
-	return s.inTx(ctx, func(tx *gorm.DB) error {
+// fn receives the transaction's context: store calls made with it join the
+// update and commit or roll back with it (a call made with any other
+// context would wait for the row's lock: on SQLite, for the whole
+// busy_timeout). fn's error aborts the update and is returned as is.
+func (s *Store) UpdateFlow(ctx context.Context, id string, fn func(ctx context.Context, data []byte) ([]byte, error)) error {
+	return s.Transaction(ctx, func(ctx context.Context) error {
+		tx := s.conn(ctx)
 		q := tx.Where("id = ? AND consumed_at IS NULL AND expires_at > ?", id, s.Now())
 		if s.postgres {
 			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
@@ -43,11 +46,11 @@ func (s *Store) UpdateFlow(ctx context.Context, id string, fn func([]byte) ([]by
 		if err := q.Take(&row).Error; err != nil {
 			return notFound(err)
 		}
-		data, err := fn(row.Data)
+		data, err := fn(ctx, row.Data)
 		if err != nil {
 			return err
 		}
-		res := tx.Model(&flowRow{}).Where("id = ? AND consumed_at IS NULL", id).
+		res := s.conn(ctx).Model(&flowRow{}).Where("id = ? AND consumed_at IS NULL", id).
 			Updates(map[string]any{"data": data, "updated_at": s.Now()})
 		if res.Error != nil {
 			return fmt.Errorf("update flow: %w", res.Error)

@@ -162,7 +162,7 @@ func (f *Factor) WantsChallenge(form url.Values) bool {
 // discoverable (usernameless); after, it lists the user's credentials.
 // The view is the *protocol.CredentialAssertion for
 // navigator.credentials.get.
-func (f *Factor) Challenge(ctx context.Context, fl *login.Flow, _ *http.Request) (any, error) {
+func (f *Factor) Challenge(ctx context.Context, fl *login.Flow, _ *http.Request) (any, []login.AfterCommit, error) {
 	uv := protocol.VerificationPreferred
 	if needsUV(fl) {
 		uv = protocol.VerificationRequired
@@ -179,20 +179,20 @@ func (f *Factor) Challenge(ctx context.Context, fl *login.Flow, _ *http.Request)
 		var u *user
 		u, err = f.loadUser(ctx, fl.UserID, false)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && len(u.creds) == 0) {
-			return nil, fmt.Errorf("%w: no passkey is registered for this account", login.ErrUnavailable)
+			return nil, nil, fmt.Errorf("%w: no passkey is registered for this account", login.ErrUnavailable)
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		assertion, session, err = f.wa.BeginLogin(u, opts...)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("passkey: begin sign-in: %w", err)
+		return nil, nil, fmt.Errorf("passkey: begin sign-in: %w", err)
 	}
 	if err := fl.SetState(login.MethodPasskey, session); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return assertion, nil
+	return assertion, nil, nil
 }
 
 // needsUV tells whether only a verified passkey lets the flow finish: a

@@ -1,6 +1,7 @@
 package passkey
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -50,13 +51,13 @@ func (e *Endpoints) options(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var view any
-	_, err = e.Flows.Update(ctx, id, browser, func(fl *login.Flow) error {
+	_, err = e.Flows.Update(ctx, id, browser, func(ctx context.Context, fl *login.Flow) ([]login.AfterCommit, error) {
 		if fl.LoginDone {
-			return login.ErrFlowNotFound
+			return nil, login.ErrFlowNotFound
 		}
-		v, err := e.Factor.Challenge(ctx, fl, r)
+		v, after, err := e.Factor.Challenge(ctx, fl, r)
 		view = v
-		return err
+		return after, err
 	})
 	switch {
 	case err == nil:

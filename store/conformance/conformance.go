@@ -92,6 +92,8 @@ var suite = []struct {
 		{"Consume", testFlowConsume},
 		{"ConcurrentConsume", testFlowConcurrentConsume},
 		{"ConcurrentUpdate", testFlowConcurrentUpdate},
+		{"WriteInsideUpdate", testFlowWriteInsideUpdate},
+		{"ConcurrentSingleUseInsideUpdate", testFlowConcurrentSingleUse},
 	}},
 	{"Sessions", []testCase{
 		{"Lifecycle", testSessionLifecycle},
@@ -602,7 +604,7 @@ func testFlowExpiry(t *testing.T, e *env) {
 		}
 	}
 	called := false
-	err := e.st.UpdateFlow(e.ctx, "f1", func(b []byte) ([]byte, error) { called = true; return b, nil })
+	err := e.st.UpdateFlow(e.ctx, "f1", func(_ context.Context, b []byte) ([]byte, error) { called = true; return b, nil })
 	wantErr(t, err, store.ErrNotFound, "UpdateFlow(expired)")
 	if called {
 		t.Error("UpdateFlow called fn for an expired flow")
@@ -615,7 +617,7 @@ func testFlowUpdate(t *testing.T, e *env) {
 	must(t, e.st.CreateFlow(e.ctx, "f2", []byte(`{"other":true}`), e.now().Add(time.Hour)), "CreateFlow f2")
 
 	var seen []byte
-	err := e.st.UpdateFlow(e.ctx, "f1", func(b []byte) ([]byte, error) {
+	err := e.st.UpdateFlow(e.ctx, "f1", func(_ context.Context, b []byte) ([]byte, error) {
 		seen = slices.Clone(b)
 		return []byte(`{"n":2}`), nil
 	})
@@ -628,7 +630,7 @@ func testFlowUpdate(t *testing.T, e *env) {
 	}
 
 	abort := errors.New("abort this step")
-	err = e.st.UpdateFlow(e.ctx, "f1", func([]byte) ([]byte, error) { return []byte(`{"n":99}`), abort })
+	err = e.st.UpdateFlow(e.ctx, "f1", func(_ context.Context, _ []byte) ([]byte, error) { return []byte(`{"n":99}`), abort })
 	if !errors.Is(err, abort) {
 		t.Errorf("UpdateFlow with failing fn = %v, want fn's error", err)
 	}
@@ -640,7 +642,7 @@ func testFlowUpdate(t *testing.T, e *env) {
 	}
 
 	called := false
-	err = e.st.UpdateFlow(e.ctx, "f-unknown", func(b []byte) ([]byte, error) { called = true; return b, nil })
+	err = e.st.UpdateFlow(e.ctx, "f-unknown", func(_ context.Context, b []byte) ([]byte, error) { called = true; return b, nil })
 	wantErr(t, err, store.ErrNotFound, "UpdateFlow(unknown)")
 	if called {
 		t.Error("UpdateFlow called fn for an unknown flow")
@@ -656,7 +658,7 @@ func testFlowConsume(t *testing.T, e *env) {
 	if flowLive(t, e, "f1") {
 		t.Error("GetFlow returns a consumed flow")
 	}
-	err := e.st.UpdateFlow(e.ctx, "f1", func(b []byte) ([]byte, error) { return b, nil })
+	err := e.st.UpdateFlow(e.ctx, "f1", func(_ context.Context, b []byte) ([]byte, error) { return b, nil })
 	wantErr(t, err, store.ErrNotFound, "UpdateFlow(consumed)")
 	wantErr(t, e.st.ConsumeFlow(e.ctx, "f-unknown"), store.ErrNotFound, "ConsumeFlow(unknown)")
 	if !flowLive(t, e, "f2") {
@@ -681,7 +683,7 @@ func testFlowConcurrentUpdate(t *testing.T, e *env) {
 	must(t, e.st.CreateFlow(e.ctx, "f1", []byte(`{"n":0,"markers":[]}`), e.now().Add(time.Hour)), "CreateFlow")
 	const n = 20
 	errs := testkit.Race(n, func(i int) error {
-		return e.st.UpdateFlow(e.ctx, "f1", func(b []byte) ([]byte, error) {
+		return e.st.UpdateFlow(e.ctx, "f1", func(_ context.Context, b []byte) ([]byte, error) {
 			var d doc
 			if err := json.Unmarshal(b, &d); err != nil {
 				return nil, err
@@ -710,6 +712,108 @@ func testFlowConcurrentUpdate(t *testing.T, e *env) {
 	}
 	if !slices.Equal(d.Markers, want) {
 		t.Errorf("markers = %v, want each of 0..%d once", d.Markers, n-1)
+	}
+}
+
+// withinDeadline fails the test when fn has not returned in time: a store
+// call that waits for a lock its own caller holds would block until
+// SQLite's busy_timeout (10 s) and then fail, or forever on PostgreSQL.
+func withinDeadline(t *testing.T, what string, fn func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s blocked for more than 5s: a store call inside the update waits for the update's own lock", what)
+		return nil
+	}
+}
+
+func testFlowWriteInsideUpdate(t *testing.T, e *env) {
+	must(t, e.st.CreateFlow(e.ctx, "f1", []byte(`{"n":1}`), e.now().Add(time.Hour)), "CreateFlow")
+
+	// A write made with the context fn receives joins the update and
+	// commits with it.
+	err := withinDeadline(t, "UpdateFlow with a write inside", func() error {
+		return e.st.UpdateFlow(e.ctx, "f1", func(ctx context.Context, b []byte) ([]byte, error) {
+			if err := e.st.CreateUser(ctx, &store.User{ID: "u-inside", Email: "inside@example.com"}); err != nil {
+				return nil, err
+			}
+			if err := e.st.CreateFlow(ctx, "f-child", []byte(`{}`), e.now().Add(time.Hour)); err != nil {
+				return nil, err
+			}
+			// A read inside sees the transaction's own write.
+			if _, err := e.st.UserByID(ctx, "u-inside"); err != nil {
+				return nil, fmt.Errorf("read own write: %w", err)
+			}
+			return []byte(`{"n":2}`), nil
+		})
+	})
+	must(t, err, "UpdateFlow with writes inside")
+	if _, err := e.st.UserByID(e.ctx, "u-inside"); err != nil {
+		t.Errorf("user written inside the update is missing after commit: %v", err)
+	}
+	if !flowLive(t, e, "f-child") {
+		t.Error("flow created inside the update is missing after commit")
+	}
+
+	// When fn fails, its writes roll back with the flow.
+	abort := errors.New("abort")
+	err = withinDeadline(t, "aborted UpdateFlow with a write inside", func() error {
+		return e.st.UpdateFlow(e.ctx, "f1", func(ctx context.Context, b []byte) ([]byte, error) {
+			if err := e.st.CreateUser(ctx, &store.User{ID: "u-rolled-back", Email: "rolled@example.com"}); err != nil {
+				return nil, err
+			}
+			return []byte(`{"n":3}`), abort
+		})
+	})
+	if !errors.Is(err, abort) {
+		t.Fatalf("aborted UpdateFlow = %v, want fn's error", err)
+	}
+	if _, err := e.st.UserByID(e.ctx, "u-rolled-back"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("user written inside an aborted update: UserByID = %v, want ErrNotFound", err)
+	}
+	if got, _ := e.st.GetFlow(e.ctx, "f1"); string(got) != `{"n":2}` {
+		t.Errorf("aborted update left the flow at %s, want {\"n\":2}", got)
+	}
+}
+
+// testFlowConcurrentSingleUse races updates that each try to use a
+// single-use value kept in the flow and, when they find it, write a row:
+// exactly one finds it, exactly one row is written, and none blocks.
+func testFlowConcurrentSingleUse(t *testing.T, e *env) {
+	must(t, e.st.CreateFlow(e.ctx, "f1", []byte(`{"challenge":"c1"}`), e.now().Add(time.Hour)), "CreateFlow")
+	const n = 12
+	var errs []error
+	err := withinDeadline(t, "racing updates with writes inside", func() error {
+		errs = testkit.Race(n, func(i int) error {
+			return e.st.UpdateFlow(e.ctx, "f1", func(ctx context.Context, b []byte) ([]byte, error) {
+				var d struct {
+					Challenge string `json:"challenge"`
+				}
+				if err := json.Unmarshal(b, &d); err != nil {
+					return nil, err
+				}
+				if d.Challenge == "" {
+					return nil, store.ErrNotFound // already used
+				}
+				id := fmt.Sprintf("u-%d", i)
+				if err := e.st.CreateUser(ctx, &store.User{ID: id, Email: id + "@example.com"}); err != nil {
+					return nil, err
+				}
+				return []byte(`{"challenge":""}`), nil
+			})
+		})
+		return nil
+	})
+	must(t, err, "race")
+	countWinners(t, errs, "UpdateFlow using a single-use challenge")
+	users, err := e.st.ListUsers(e.ctx)
+	must(t, err, "ListUsers")
+	if len(users) != 1 {
+		t.Errorf("%d rows written by %d racing updates, want exactly 1", len(users), n)
 	}
 }
 
