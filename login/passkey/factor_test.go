@@ -96,7 +96,7 @@ func (e *env) flow(userID string, required login.Level) *login.Flow {
 // challenge asks the factor for options, as the options endpoint does.
 func (e *env) challenge(fl *login.Flow) any {
 	e.t.Helper()
-	view, err := e.f.Challenge(e.ctx, fl, nil)
+	view, _, err := e.f.Challenge(e.ctx, fl, nil)
 	if err != nil {
 		e.t.Fatalf("challenge: %v", err)
 	}
@@ -504,7 +504,7 @@ func TestSignIn(t *testing.T) {
 func TestChallengeSettled(t *testing.T) {
 	e := newEnv(t)
 	fl := e.flow(e.user.ID, login.Level1FA)
-	if _, err := e.f.Challenge(e.ctx, fl, nil); !errors.Is(err, login.ErrUnavailable) {
+	if _, _, err := e.f.Challenge(e.ctx, fl, nil); !errors.Is(err, login.ErrUnavailable) {
 		t.Fatalf("Challenge for a user without passkeys = %v, want ErrUnavailable", err)
 	}
 	e.mustRegister(e.user, passkeytest.New())
