@@ -41,6 +41,8 @@ type Service struct {
 	Now      func() time.Time
 	// MaxFailures ends a flow after that many wrong answers.
 	MaxFailures int
+	// Remember owns remembered browsers (nil: the feature is off).
+	Remember *RememberedBrowsers
 	// OnLogout runs after a session ended (back-channel logout).
 	OnLogout func(ctx context.Context, s *Session)
 }

@@ -136,6 +136,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		Factors: []login.Factor{pw, otpApp, recoveryCodes},
 		Flows:   flows, Sessions: sessions, Users: st, Audit: st, Kit: kit, Log: log, Now: opts.Now,
 		MaxFailures: MaxFlowFailures,
+		Remember:    &login.RememberedBrowsers{Store: st, Kit: kit, TTL: cfg.RememberBrowser.TTL.Duration, Now: opts.Now},
 	}
 	emails := func(ctx context.Context, userID string) string {
 		u, err := st.UserByID(ctx, userID)

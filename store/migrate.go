@@ -29,6 +29,9 @@ var migrations = []migration{
 	{3, "passkeys", func(tx *gorm.DB) error {
 		return tx.AutoMigrate(&PasskeyUser{}, &Passkey{})
 	}},
+	{4, "remembered browsers", func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&RememberedBrowser{})
+	}},
 }
 
 type schemaMigration struct {

@@ -164,6 +164,9 @@ func (e *env) userDisable(ctx context.Context, email string) error {
 		if err := st.DeactivateSubjectTokens(ctx, u.ID); err != nil {
 			return err
 		}
+		if _, err := st.RevokeUserRememberedBrowsers(ctx, u.ID); err != nil {
+			return err
+		}
 		return st.Audit(ctx, store.AuditEvent{UserID: u.ID, Event: "user.disabled", Detail: "by admin (cli)"})
 	})
 	if err != nil {
@@ -269,6 +272,9 @@ func resetFactors(ctx context.Context, st *store.Store, userID string) (bool, in
 		return false, 0, err
 	}
 	if err := st.DeactivateSubjectTokens(ctx, userID); err != nil {
+		return false, 0, err
+	}
+	if _, err := st.RevokeUserRememberedBrowsers(ctx, userID); err != nil {
 		return false, 0, err
 	}
 	detail := fmt.Sprintf("by admin (cli): totp=%t passkeys=%d", hadTOTP, passkeys)

@@ -244,6 +244,14 @@ func TestUserResetFactors(t *testing.T) {
 	if err := st.CreateSession(ctx, sess); err != nil {
 		t.Fatal(err)
 	}
+	remember := func(st *store.Store, id string) {
+		t.Helper()
+		if err := st.RememberBrowser(ctx, &store.RememberedBrowser{ID: id, TokenHash: "tok-" + id, UserID: u.ID,
+			ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remember(st, "rb1")
 	st.Close()
 
 	if _, e, code := runCLI(t, dir, "", "user", "reset-factors", "nobody@example.com"); code == 0 || !strings.Contains(e, "no user") {
@@ -274,6 +282,18 @@ func TestUserResetFactors(t *testing.T) {
 	}
 	if usr, _ := st.UserByID(ctx, u.ID); usr.PasswordHash == "" {
 		t.Errorf("reset-factors removed the password")
+	}
+	if ok, err := st.UseRememberedBrowser(ctx, "tok-rb1", u.ID); ok || err != nil {
+		t.Errorf("remembered browser survived reset-factors: %v %v", ok, err)
+	}
+
+	// user disable forgets the user's remembered browsers too.
+	remember(st, "rb2")
+	if _, e, code := runCLI(t, dir, "", "user", "disable", "r@example.com"); code != 0 {
+		t.Fatalf("disable: exit %d: %s", code, e)
+	}
+	if ok, err := st.UseRememberedBrowser(ctx, "tok-rb2", u.ID); ok || err != nil {
+		t.Errorf("remembered browser survived user disable: %v %v", ok, err)
 	}
 }
 

@@ -101,6 +101,11 @@ var suite = []struct {
 		{"RevokeUserSessions", testRevokeUserSessions},
 		{"ListUserSessions", testListUserSessions},
 	}},
+	{"RememberedBrowsers", []testCase{
+		{"Lifecycle", testRememberedLifecycle},
+		{"Expiry", testRememberedExpiry},
+		{"RevokeUser", testRememberedRevokeUser},
+	}},
 	{"SigningKeys", []testCase{
 		{"Ensure", testEnsureSigningKey},
 		{"ConcurrentEnsure", testConcurrentEnsureSigningKey},
@@ -814,6 +819,140 @@ func testFlowConcurrentSingleUse(t *testing.T, e *env) {
 	must(t, err, "ListUsers")
 	if len(users) != 1 {
 		t.Errorf("%d rows written by %d racing updates, want exactly 1", len(users), n)
+	}
+}
+
+// ---------------------------------------------------------------- remembered browsers
+
+func remember(t *testing.T, e *env, id, token, userID string, ttl time.Duration) {
+	t.Helper()
+	must(t, e.st.RememberBrowser(e.ctx, &store.RememberedBrowser{ID: id, TokenHash: token, UserID: userID,
+		UserAgent: "Firefox on Linux", IP: "192.0.2.7", ExpiresAt: e.now().Add(ttl)}), "RememberBrowser "+id)
+}
+
+func remembered(t *testing.T, e *env, token, userID string) bool {
+	t.Helper()
+	ok, err := e.st.UseRememberedBrowser(e.ctx, token, userID)
+	must(t, err, "UseRememberedBrowser")
+	return ok
+}
+
+func rememberedIDs(t *testing.T, e *env, userID string) []string {
+	t.Helper()
+	list, err := e.st.ListRememberedBrowsers(e.ctx, userID)
+	must(t, err, "ListRememberedBrowsers")
+	var ids []string
+	for _, b := range list {
+		ids = append(ids, b.ID)
+	}
+	return ids
+}
+
+func testRememberedLifecycle(t *testing.T, e *env) {
+	remember(t, e, "rb-1", "tok-a", "u-alice", time.Hour)
+	// One browser (one token) remembered for two users: two rows.
+	remember(t, e, "rb-2", "tok-a", "u-bob", time.Hour)
+
+	for _, c := range []struct {
+		token, user string
+		want        bool
+	}{
+		{"tok-a", "u-alice", true},
+		{"tok-a", "u-bob", true},
+		{"tok-b", "u-alice", false}, // another browser
+		{"tok-a", "u-carol", false}, // another user on this browser
+	} {
+		if got := remembered(t, e, c.token, c.user); got != c.want {
+			t.Errorf("UseRememberedBrowser(%s, %s) = %v, want %v", c.token, c.user, got, c.want)
+		}
+	}
+	list, err := e.st.ListRememberedBrowsers(e.ctx, "u-alice")
+	must(t, err, "ListRememberedBrowsers")
+	if len(list) != 1 || list[0].ID != "rb-1" || list[0].UserAgent != "Firefox on Linux" || list[0].IP != "192.0.2.7" {
+		t.Fatalf("ListRememberedBrowsers(alice) = %+v, want rb-1 with its description", list)
+	}
+	sameTime(t, "ExpiresAt", list[0].ExpiresAt, e.now().Add(time.Hour))
+
+	// Bob cannot revoke Alice's browser by its ID.
+	ok, err := e.st.RevokeRememberedBrowser(e.ctx, "u-bob", "rb-1")
+	must(t, err, "RevokeRememberedBrowser(bob, rb-1)")
+	if ok || !remembered(t, e, "tok-a", "u-alice") {
+		t.Errorf("another user's revoke reported %v / changed Alice's browser", ok)
+	}
+	ok, err = e.st.RevokeRememberedBrowser(e.ctx, "u-alice", "rb-1")
+	must(t, err, "RevokeRememberedBrowser")
+	if !ok {
+		t.Error("RevokeRememberedBrowser of a live row reported false")
+	}
+	if remembered(t, e, "tok-a", "u-alice") {
+		t.Error("revoked browser still stands in")
+	}
+	if !remembered(t, e, "tok-a", "u-bob") {
+		t.Error("revoking Alice's row revoked Bob's on the same browser")
+	}
+	if ok, _ := e.st.RevokeRememberedBrowser(e.ctx, "u-alice", "rb-1"); ok {
+		t.Error("second revoke reported a live row")
+	}
+	if ids := rememberedIDs(t, e, "u-alice"); len(ids) != 0 {
+		t.Errorf("revoked browser still listed: %v", ids)
+	}
+
+	// Remembering again after a new second factor renews the row.
+	remember(t, e, "rb-3", "tok-a", "u-alice", time.Hour)
+	if !remembered(t, e, "tok-a", "u-alice") {
+		t.Error("re-remembered browser does not stand in")
+	}
+	if ids := rememberedIDs(t, e, "u-alice"); len(ids) != 1 {
+		t.Errorf("after renewing, Alice has rows %v, want one", ids)
+	}
+}
+
+func testRememberedExpiry(t *testing.T, e *env) {
+	remember(t, e, "rb-1", "tok-a", "u-alice", time.Hour)
+	e.clock.Advance(time.Hour - time.Second)
+	if !remembered(t, e, "tok-a", "u-alice") {
+		t.Fatal("browser forgotten before its expiry")
+	}
+	e.clock.Advance(time.Second)
+	if remembered(t, e, "tok-a", "u-alice") {
+		t.Error("browser still stands in at its expiry")
+	}
+	if ids := rememberedIDs(t, e, "u-alice"); len(ids) != 0 {
+		t.Errorf("expired browser listed: %v", ids)
+	}
+	e.clock.Advance(time.Second)
+	must(t, e.st.PurgeExpired(e.ctx), "PurgeExpired")
+	e.clock.Advance(-2 * time.Hour) // the row would be live again, had it been kept
+	if remembered(t, e, "tok-a", "u-alice") {
+		t.Error("PurgeExpired kept an expired remembered browser")
+	}
+}
+
+func testRememberedRevokeUser(t *testing.T, e *env) {
+	remember(t, e, "rb-1", "tok-a", "u-alice", time.Hour)
+	remember(t, e, "rb-2", "tok-b", "u-alice", time.Hour)
+	remember(t, e, "rb-3", "tok-a", "u-bob", time.Hour)
+	n, err := e.st.RevokeUserRememberedBrowsers(e.ctx, "u-alice")
+	must(t, err, "RevokeUserRememberedBrowsers")
+	if n != 2 {
+		t.Errorf("RevokeUserRememberedBrowsers = %d, want 2", n)
+	}
+	if remembered(t, e, "tok-a", "u-alice") || remembered(t, e, "tok-b", "u-alice") {
+		t.Error("a revoked browser of Alice still stands in")
+	}
+	if !remembered(t, e, "tok-a", "u-bob") {
+		t.Error("revoking Alice's browsers revoked Bob's")
+	}
+	// Inside a transaction that rolls back, nothing is revoked.
+	abort := errors.New("abort")
+	err = e.st.Transaction(e.ctx, func(ctx context.Context) error {
+		if _, err := e.st.RevokeUserRememberedBrowsers(ctx, "u-bob"); err != nil {
+			return err
+		}
+		return abort
+	})
+	if !errors.Is(err, abort) || !remembered(t, e, "tok-a", "u-bob") {
+		t.Errorf("rolled-back revoke: err %v, Bob's browser live %v", err, remembered(t, e, "tok-a", "u-bob"))
 	}
 }
 
