@@ -294,17 +294,18 @@ func (p *Pages) logout(w http.ResponseWriter, r *http.Request) {
 		p.Render.Error(w, http.StatusForbidden, "Sign-out form expired", "Please try signing out again.")
 		return
 	}
-	sess, err := p.Sessions.End(r.Context(), w, r)
+	sess, err := p.Sessions.Current(r.Context(), r)
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
 	if sess != nil {
-		p.audit(r.Context(), r, sess.UserID, "logout", "")
-		if p.OnLogout != nil {
-			p.OnLogout(r.Context(), sess)
+		if _, err := p.Sessions.End(r.Context(), sess, EndLogout); err != nil {
+			p.fail(w, r, err)
+			return
 		}
 	}
+	p.Sessions.ClearCookie(w)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

@@ -43,8 +43,6 @@ type Service struct {
 	MaxFailures int
 	// Remember owns remembered browsers (nil: the feature is off).
 	Remember *RememberedBrowsers
-	// OnLogout runs after a session ended (back-channel logout).
-	OnLogout func(ctx context.Context, s *Session)
 }
 
 // Factor returns the registered factor for m.
@@ -245,7 +243,7 @@ func Record(ctx context.Context, au Auditor, log *slog.Logger, r *http.Request, 
 	}
 	e := store.AuditEvent{UserID: userID, Event: event, Detail: detail, At: at.UTC()}
 	if r != nil {
-		e.IP = web.ClientIP(r)
+		e.IP, e.UserAgent = web.ClientIP(r), truncate(r.UserAgent(), 300)
 	}
 	if err := au.Audit(ctx, e); err != nil {
 		if log == nil {

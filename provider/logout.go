@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -78,8 +79,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 
 	sess, err := p.Login.Sessions.Current(ctx, r)
 	if err != nil {
-		p.Log.Error("end session", "err", err)
-		p.Render.Error(w, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		p.unavailable(w, err)
 		return
 	}
 	confirmed := r.Method == http.MethodPost && r.PostForm.Get("confirm") == "yes" && p.Login.Kit.CheckCSRF(r, "logout")
@@ -97,12 +97,20 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		p.Render.Render(w, http.StatusOK, "logout", page)
 		return
 	}
-	if sess != nil {
-		if _, err := p.Login.Sessions.End(ctx, w, r); err != nil {
-			p.Log.Error("end session", "err", err)
+	switch {
+	case sess != nil:
+		if _, err := p.Login.Sessions.End(ctx, sess, login.EndRPLogout); err != nil {
+			p.unavailable(w, err)
+			return
 		}
-		login.Record(ctx, p.Login.Audit, p.Log, r, p.Now(), sess.UserID, "logout", "rp-initiated "+lr.clientID)
-		p.Logout(ctx, sess)
+		p.Login.Sessions.ClearCookie(w)
+	case hintSub != "":
+		// No browser session: the relying party's server calls, or the
+		// browser's cookie is gone. The hint names what to end.
+		if err := p.endHinted(ctx, hintSub, hintSID, lr.clientID); err != nil {
+			p.unavailable(w, err)
+			return
+		}
 	}
 	if lr.redirect != "" {
 		u, _ := url.Parse(lr.redirect)
@@ -115,6 +123,47 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Render.Render(w, http.StatusOK, "logout", templates.Page{Title: "Signed out", Notice: "You are signed out."})
+}
+
+// endHinted ends the session an id_token_hint names by its sid, or, when
+// the hint has no sid, the user's sessions in which the client received
+// tokens. Sessions of another user than the hint's subject are left alone.
+func (p *Provider) endHinted(ctx context.Context, sub, sid, clientID string) error {
+	if sid != "" {
+		sess, err := p.Login.Sessions.Get(ctx, sid)
+		if err != nil || sess == nil || sess.UserID != sub {
+			return err
+		}
+		_, err = p.Login.Sessions.End(ctx, sess, login.EndRPLogout)
+		return err
+	}
+	if clientID == "" {
+		return nil
+	}
+	list, err := p.Login.Sessions.List(ctx, sub)
+	if err != nil {
+		return err
+	}
+	for _, sess := range list {
+		ids, err := p.SessionClients.SessionClients(ctx, sess.Hash)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(ids, clientID) {
+			continue
+		}
+		if _, err := p.Login.Sessions.End(ctx, sess, login.EndRPLogout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unavailable answers a sign-out the database could not carry out: it must
+// not look like it worked.
+func (p *Provider) unavailable(w http.ResponseWriter, err error) {
+	p.Log.Error("end session", "err", err)
+	p.Render.Error(w, http.StatusServiceUnavailable, "Sign-out did not complete", "Please try again in a moment.")
 }
 
 func (p *Provider) hintClaims(r *http.Request, hint string) (jwt.MapClaims, error) {
@@ -154,29 +203,49 @@ func audiences(v any) []string {
 // the user's sign-out for long.
 const backchannelTimeout = 5 * time.Second
 
-// Logout tells every client that received tokens in the ended session, and
-// configured a backchannel_logout_uri, with a signed logout token. It waits
-// for the deliveries (bounded) so tests and operators see their outcome in
-// the log.
-func (p *Provider) Logout(ctx context.Context, sess *login.Session) {
-	ids, err := p.SessionClients.SessionClients(ctx, sess.Hash)
+// Backchannel sends OpenID Back-Channel Logout tokens. It implements
+// login.LogoutNotifier, so every way a session ends (login.Sessions.End)
+// reaches the relying parties; the CLI builds one too.
+type Backchannel struct {
+	Issuer         string
+	Clients        *Clients
+	SessionClients SessionClients
+	// HTTPClient delivers the tokens; nil: a default with a short timeout.
+	HTTPClient *http.Client
+	Log        *slog.Logger
+	signer     *signer
+}
+
+var _ login.LogoutNotifier = (*Backchannel)(nil)
+
+// NewBackchannel builds a sender that signs with keys.
+func NewBackchannel(issuer string, clients *Clients, keys *Keys, sc SessionClients, log *slog.Logger) *Backchannel {
+	return &Backchannel{Issuer: issuer, Clients: clients, SessionClients: sc, Log: log, signer: &signer{keys: keys}}
+}
+
+// NotifyLogout tells every client that received tokens in the ended
+// session, and configured a backchannel_logout_uri, with a signed logout
+// token. It waits for the deliveries (bounded) so tests and operators see
+// their outcome in the log. It must not run inside a transaction.
+func (b *Backchannel) NotifyLogout(ctx context.Context, sess *login.Session) {
+	ids, err := b.SessionClients.SessionClients(ctx, sess.Hash)
 	if err != nil {
-		p.Log.Error("back-channel logout", "err", err)
+		b.Log.Error("back-channel logout", "err", err)
 		return
 	}
-	client := p.HTTPClient
+	client := b.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: backchannelTimeout}
 	}
 	var wg sync.WaitGroup
 	for _, id := range ids {
-		c, ok := p.Clients.Get(id)
+		c, ok := b.Clients.Get(id)
 		if !ok || c.BackchannelLogoutURI == "" {
 			continue
 		}
-		token, err := p.logoutToken(ctx, c.ID, sess)
+		token, err := b.logoutToken(ctx, c.ID, sess)
 		if err != nil {
-			p.Log.Error("back-channel logout token", "client", c.ID, "err", err)
+			b.Log.Error("back-channel logout token", "client", c.ID, "err", err)
 			continue
 		}
 		wg.Add(1)
@@ -184,24 +253,24 @@ func (p *Provider) Logout(ctx context.Context, sess *login.Session) {
 			defer wg.Done()
 			resp, err := client.PostForm(uri, url.Values{"logout_token": {token}})
 			if err != nil {
-				p.Log.Warn("back-channel logout failed", "client", clientID, "err", err)
+				b.Log.Warn("back-channel logout failed", "client", clientID, "err", err)
 				return
 			}
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-				p.Log.Warn("back-channel logout refused", "client", clientID, "status", resp.StatusCode)
+				b.Log.Warn("back-channel logout refused", "client", clientID, "status", resp.StatusCode)
 			}
 		}(c.BackchannelLogoutURI, c.ID)
 	}
 	wg.Wait()
 }
 
-func (p *Provider) logoutToken(ctx context.Context, clientID string, sess *login.Session) (string, error) {
+func (b *Backchannel) logoutToken(ctx context.Context, clientID string, sess *login.Session) (string, error) {
 	// Token times are wall-clock, like the ID tokens fosite issues: the
 	// relying party checks them against its own clock.
 	now := time.Now().UTC()
 	claims := jwt.MapClaims{
-		"iss":    p.Issuer,
+		"iss":    b.Issuer,
 		"aud":    []string{clientID},
 		"iat":    now.Unix(),
 		"exp":    now.Add(2 * time.Minute).Unix(),
@@ -210,6 +279,6 @@ func (p *Provider) logoutToken(ctx context.Context, clientID string, sess *login
 		"sid":    sess.Hash,
 		"events": map[string]any{backchannelEvent: map[string]any{}},
 	}
-	tok, _, err := p.signer.Generate(ctx, claims, &jwt.Headers{Extra: map[string]interface{}{"typ": "logout+jwt"}})
+	tok, _, err := b.signer.Generate(ctx, claims, &jwt.Headers{Extra: map[string]interface{}{"typ": "logout+jwt"}})
 	return tok, err
 }

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/ory/fosite"
@@ -48,9 +47,8 @@ type Provider struct {
 	Users   Users
 	// SessionClients remembers which clients a session signed in to.
 	SessionClients SessionClients
-	// HTTPClient delivers back-channel logout tokens; nil: a default with
-	// a short timeout.
-	HTTPClient *http.Client
+	// Backchannel tells relying parties of ended sessions; New builds it.
+	Backchannel *Backchannel
 	Render     *templates.Renderer
 	Log        *slog.Logger
 	Now        func() time.Time
@@ -117,6 +115,7 @@ func Assemble(d Deps) (fosite.OAuth2Provider, *signer) {
 // New assembles the provider.
 func New(p *Provider, d Deps) *Provider {
 	p.oauth, p.signer = Assemble(d)
+	p.Backchannel = &Backchannel{Issuer: p.Issuer, Clients: p.Clients, SessionClients: p.SessionClients, Log: p.Log, signer: p.signer}
 	return p
 }
 

@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	}
 
 	flows := &login.Flows{Store: st, Kit: kit, TTL: FlowTTL, Now: opts.Now}
-	sessions := &login.Sessions{Store: st, Kit: kit, TTL: SessionTTL, Now: opts.Now}
+	sessions := &login.Sessions{Store: st, Kit: kit, TTL: SessionTTL, Now: opts.Now, Audit: st, Log: log}
 	svc := &login.Service{
 		Factors: []login.Factor{pw, otpApp, recoveryCodes},
 		Flows:   flows, Sessions: sessions, Users: st, Audit: st, Kit: kit, Log: log, Now: opts.Now,
@@ -162,7 +162,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		acct.Sections = append(acct.Sections, passkeys)
 	}
 
-	svc.OnLogout = prov.Logout
+	sessions.Notifier = prov.Backchannel
 
 	r := mux.NewRouter()
 	acct.Mount(r)

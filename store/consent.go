@@ -43,3 +43,12 @@ func (s *Store) ForgetConsent(ctx context.Context, userID, clientID string) erro
 	}
 	return nil
 }
+
+// ListConsents returns the grants a user has given, by client.
+func (s *Store) ListConsents(ctx context.Context, userID string) ([]ConsentGrant, error) {
+	var out []ConsentGrant
+	if err := s.conn(ctx).Where("user_id = ?", userID).Order("client_id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list consents: %w", err)
+	}
+	return out, nil
+}

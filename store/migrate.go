@@ -32,6 +32,13 @@ var migrations = []migration{
 	{4, "remembered browsers", func(tx *gorm.DB) error {
 		return tx.AutoMigrate(&RememberedBrowser{})
 	}},
+	{5, "audit events name the browser", func(tx *gorm.DB) error {
+		// Step 1 creates the table from today's struct, which has the column.
+		if tx.Migrator().HasColumn(&AuditEvent{}, "UserAgent") {
+			return nil
+		}
+		return tx.Migrator().AddColumn(&AuditEvent{}, "UserAgent")
+	}},
 }
 
 type schemaMigration struct {

@@ -85,12 +85,15 @@ type ConsentGrant struct {
 // AuditEvent is one security-relevant event, shown to the user as recent
 // activity and kept for admins.
 type AuditEvent struct {
-	ID     uint64    `gorm:"primaryKey;autoIncrement"`
-	UserID string    `gorm:"size:64;not null;default:'';index:idx_audit_user_at,priority:1"`
-	Event  string    `gorm:"size:64;not null"`
-	Detail string    `gorm:"size:500;not null;default:''"`
-	IP     string    `gorm:"size:64;not null;default:''"`
-	At     time.Time `gorm:"not null;index:idx_audit_user_at,priority:2"`
+	ID     uint64 `gorm:"primaryKey;autoIncrement"`
+	UserID string `gorm:"size:64;not null;default:'';index:idx_audit_user_at,priority:1"`
+	Event  string `gorm:"size:64;not null"`
+	Detail string `gorm:"size:500;not null;default:''"`
+	IP     string `gorm:"size:64;not null;default:''"`
+	// UserAgent is the browser the event concerns (the one that signed
+	// in, or whose session ended), for describing it in plain words.
+	UserAgent string    `gorm:"size:300;not null;default:''"`
+	At        time.Time `gorm:"not null;index:idx_audit_user_at,priority:2"`
 }
 
 // Setting is a small key/value row for values the server must share across

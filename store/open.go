@@ -166,7 +166,7 @@ func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if tx.Error != nil {
 		return ctx, fmt.Errorf("begin transaction: %w", tx.Error)
 	}
-	return context.WithValue(ctx, txKey{}, tx), nil
+	return withAfterCommit(context.WithValue(ctx, txKey{}, tx), ctx), nil
 }
 
 // Commit commits the transaction BeginTx put in ctx.
@@ -175,7 +175,11 @@ func (s *Store) Commit(ctx context.Context) error {
 	if !ok {
 		return errors.New("commit: no transaction in context")
 	}
-	return tx.Commit().Error
+	if err := tx.Commit().Error; err != nil {
+		return err
+	}
+	runAfterCommit(ctx)
+	return nil
 }
 
 // Rollback abandons the transaction BeginTx put in ctx.
@@ -194,9 +198,15 @@ func (s *Store) Transaction(ctx context.Context, fn func(ctx context.Context) er
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return fn(ctx)
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
+	txCtx := withAfterCommit(ctx, ctx)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(context.WithValue(txCtx, txKey{}, tx))
 	})
+	if err != nil {
+		return err
+	}
+	runAfterCommit(txCtx)
+	return nil
 }
 
 // inTx runs fn in a transaction, joining the one in ctx if there is one.

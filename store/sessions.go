@@ -71,3 +71,16 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]Session,
 	}
 	return out, nil
 }
+
+// TouchSession records that a live session was used now, unless that was
+// already recorded after olderThan (so a busy session is not written on
+// every request).
+func (s *Store) TouchSession(ctx context.Context, idHash string, olderThan time.Time) error {
+	err := s.conn(ctx).Model(&Session{}).
+		Where("id_hash = ? AND revoked_at IS NULL AND last_seen_at < ?", idHash, olderThan.UTC()).
+		Update("last_seen_at", s.Now()).Error
+	if err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
+}

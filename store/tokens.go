@@ -88,3 +88,15 @@ func (s *Store) DeactivateSubjectTokens(ctx context.Context, subject string) err
 	}
 	return nil
 }
+
+// DeactivateClientTokens deactivates what one client holds for a user
+// (codes, access and refresh tokens), when the user withdraws consent.
+func (s *Store) DeactivateClientTokens(ctx context.Context, subject, clientID string) error {
+	err := s.conn(ctx).Model(&OAuthToken{}).
+		Where("subject = ? AND client_id = ? AND kind IN ?", subject, clientID, []string{KindAuthorizeCode, KindAccessToken, KindRefreshToken}).
+		Update("active", false).Error
+	if err != nil {
+		return fmt.Errorf("revoke client tokens: %w", err)
+	}
+	return nil
+}

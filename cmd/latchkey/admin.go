@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"latchkey/login"
 	"latchkey/login/password"
 	"latchkey/provider"
 	"latchkey/seal"
@@ -148,7 +149,7 @@ func (e *env) userList(ctx context.Context) error {
 }
 
 func (e *env) userDisable(ctx context.Context, email string) error {
-	st, err := e.configuredStore(ctx)
+	st, sessions, err := e.adminStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,12 @@ func (e *env) userDisable(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
+	var ended int
 	err = st.Transaction(ctx, func(ctx context.Context) error {
+		var err error
+		if ended, err = sessions.EndUser(ctx, u.ID, login.EndDisabled, ""); err != nil {
+			return err
+		}
 		if err := st.SetUserDisabled(ctx, u.ID, true); err != nil {
 			return err
 		}
@@ -172,8 +178,41 @@ func (e *env) userDisable(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "disabled %s; their sessions and tokens are revoked\n", u.Email)
+	fmt.Fprintf(e.stdout, "disabled %s; %d sessions ended (relying parties notified), tokens revoked\n", u.Email, ended)
 	return nil
+}
+
+// adminStore opens the configured database for a command that ends
+// sessions, with the login.Sessions that does it: relying parties hear of
+// sessions ended here (back-channel logout) as they do from the server.
+func (e *env) adminStore(ctx context.Context) (*store.Store, *login.Sessions, error) {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := e.ensureSecrets(cfg); err != nil {
+		return nil, nil, err
+	}
+	kr, err := seal.New(cfg.Secrets.Keys, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	clients, err := provider.NewClients(cfg.Clients)
+	if err != nil {
+		return nil, nil, fmt.Errorf("clients: %w", err)
+	}
+	issuer := cfg.IssuerURL()
+	if issuer == nil {
+		return nil, nil, errors.New("issuer: not a valid URL")
+	}
+	st, err := e.openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := &provider.Keys{Store: st, Seal: kr, Now: st.Now, Grace: provider.KeyGrace}
+	log := e.logger()
+	return st, &login.Sessions{Store: st, Audit: st, Log: log, Now: st.Now,
+		Notifier: provider.NewBackchannel(issuer.String(), clients, keys, st, log)}, nil
 }
 
 func (e *env) clientList() error {
@@ -235,7 +274,7 @@ func (e *env) keysRotate(ctx context.Context) error {
 // the user's TOTP, recovery codes and passkeys and ends their sessions and
 // tokens, all in one transaction, and audits it.
 func (e *env) userResetFactors(ctx context.Context, email string) error {
-	st, err := e.configuredStore(ctx)
+	st, sessions, err := e.adminStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -245,43 +284,39 @@ func (e *env) userResetFactors(ctx context.Context, email string) error {
 		return err
 	}
 	var hadTOTP bool
-	var passkeys int
+	var passkeys, ended int
 	err = st.Transaction(ctx, func(ctx context.Context) error {
 		var err error
-		hadTOTP, passkeys, err = resetFactors(ctx, st, u.ID)
+		hadTOTP, passkeys, ended, err = resetFactors(ctx, st, sessions, u.ID)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "reset %s: removed TOTP and recovery codes: %t, passkeys removed: %d; sessions and tokens revoked\n",
-		u.Email, hadTOTP, passkeys)
+	fmt.Fprintf(e.stdout, "reset %s: removed TOTP and recovery codes: %t, passkeys removed: %d; %d sessions ended, tokens revoked\n",
+		u.Email, hadTOTP, passkeys, ended)
 	return nil
 }
 
-func resetFactors(ctx context.Context, st *store.Store, userID string) (bool, int, error) {
-	hadTOTP, err := st.DeleteTOTP(ctx, userID)
-	if err != nil {
-		return false, 0, err
+func resetFactors(ctx context.Context, st *store.Store, sessions *login.Sessions, userID string) (hadTOTP bool, passkeys, ended int, err error) {
+	if hadTOTP, err = st.DeleteTOTP(ctx, userID); err != nil {
+		return
 	}
-	passkeys, err := st.DeleteUserPasskeys(ctx, userID)
-	if err != nil {
-		return false, 0, err
+	if passkeys, err = st.DeleteUserPasskeys(ctx, userID); err != nil {
+		return
 	}
-	if err := st.RevokeUserSessions(ctx, userID); err != nil {
-		return false, 0, err
+	if ended, err = sessions.EndUser(ctx, userID, login.EndFactorsReset, ""); err != nil {
+		return
 	}
-	if err := st.DeactivateSubjectTokens(ctx, userID); err != nil {
-		return false, 0, err
+	if err = st.DeactivateSubjectTokens(ctx, userID); err != nil {
+		return
 	}
-	if _, err := st.RevokeUserRememberedBrowsers(ctx, userID); err != nil {
-		return false, 0, err
+	if _, err = st.RevokeUserRememberedBrowsers(ctx, userID); err != nil {
+		return
 	}
 	detail := fmt.Sprintf("by admin (cli): totp=%t passkeys=%d", hadTOTP, passkeys)
-	if err := st.Audit(ctx, store.AuditEvent{UserID: userID, Event: "user.factors_reset", Detail: detail}); err != nil {
-		return false, 0, err
-	}
-	return hadTOTP, passkeys, nil
+	err = st.Audit(ctx, store.AuditEvent{UserID: userID, Event: "user.factors_reset", Detail: detail})
+	return
 }
 
 // findUser looks a user up by the EMAIL argument.

@@ -100,6 +100,7 @@ var suite = []struct {
 		{"Expiry", testSessionExpiry},
 		{"RevokeUserSessions", testRevokeUserSessions},
 		{"ListUserSessions", testListUserSessions},
+		{"Touch", testTouchSession},
 	}},
 	{"RememberedBrowsers", []testCase{
 		{"Lifecycle", testRememberedLifecycle},
@@ -118,15 +119,18 @@ var suite = []struct {
 		{"ConcurrentDeactivate", testTokenConcurrentDeactivate},
 		{"DeactivateRequestTokens", testDeactivateRequestTokens},
 		{"DeactivateSubjectTokens", testDeactivateSubjectTokens},
+		{"DeactivateClientTokens", testDeactivateClientTokens},
 		{"Delete", testTokenDelete},
 	}},
 	{"Transactions", []testCase{
 		{"RollbackAndCommit", testTransactions},
 		{"TransactionFunc", testTransactionFunc},
 		{"Misuse", testTransactionMisuse},
+		{"AfterCommit", testAfterCommit},
 	}},
 	{"Consent", []testCase{
 		{"RememberForget", testConsent},
+		{"List", testListConsents},
 	}},
 	{"Audit", []testCase{
 		{"RecentEvents", testRecentEvents},
@@ -1727,4 +1731,126 @@ func testTimeLocations(t *testing.T, e *env) {
 			t.Errorf("SigningKeys = %v, want %v (newest first)", got, want)
 		}
 	})
+}
+
+// testTouchSession: the last-seen time moves only when older than asked,
+// and never on a revoked session.
+func testTouchSession(t *testing.T, e *env) {
+	newSession(t, e, "t1", "u-alice", time.Hour)
+	seen := func() time.Time {
+		t.Helper()
+		s, err := e.st.GetSession(e.ctx, "t1")
+		must(t, err, "GetSession")
+		return s.LastSeenAt.UTC()
+	}
+	created := seen()
+	e.clock.Advance(time.Minute)
+	must(t, e.st.TouchSession(e.ctx, "t1", e.now().Add(-5*time.Minute)), "TouchSession (recent)")
+	if got := seen(); !got.Equal(created) {
+		t.Errorf("a recent last-seen moved: %v -> %v", created, got)
+	}
+	e.clock.Advance(10 * time.Minute)
+	must(t, e.st.TouchSession(e.ctx, "t1", e.now().Add(-5*time.Minute)), "TouchSession (stale)")
+	if got := seen(); !got.Equal(e.now().UTC()) {
+		t.Errorf("last seen = %v, want %v", got, e.now().UTC())
+	}
+	_, err := e.st.RevokeSession(e.ctx, "t1")
+	must(t, err, "RevokeSession")
+	e.clock.Advance(10 * time.Minute)
+	must(t, e.st.TouchSession(e.ctx, "t1", e.now()), "TouchSession (revoked)")
+	if sessionLive(t, e, "t1") {
+		t.Error("TouchSession revived a revoked session")
+	}
+}
+
+func testDeactivateClientTokens(t *testing.T, e *env) {
+	exp := e.now().Add(time.Hour)
+	other := newToken(store.KindRefreshToken, "r2", "req-2", "u-alice", exp)
+	other.ClientID = "client-2"
+	seedTokens(t, e, []*store.OAuthToken{
+		newToken(store.KindAccessToken, "a1", "req-1", "u-alice", exp),
+		newToken(store.KindRefreshToken, "r1", "req-1", "u-alice", exp),
+		newToken(store.KindAuthorizeCode, "c1", "req-1", "u-alice", exp),
+		newToken(store.KindOIDC, "o1", "req-1", "u-alice", exp),
+		other,
+		newToken(store.KindRefreshToken, "b1", "req-3", "u-bob", exp),
+	})
+	must(t, e.st.DeactivateClientTokens(e.ctx, "u-alice", "client-1"), "DeactivateClientTokens")
+	checkTokenStates(t, e, map[tokenKey]string{
+		{store.KindAccessToken, "a1"}:   "inactive",
+		{store.KindRefreshToken, "r1"}:  "inactive",
+		{store.KindAuthorizeCode, "c1"}: "inactive",
+		{store.KindOIDC, "o1"}:          "active",
+		{store.KindRefreshToken, "r2"}:  "active", // another client of the same user
+		{store.KindRefreshToken, "b1"}:  "active", // the same client of another user
+	})
+}
+
+// testAfterCommit: effects registered inside a transaction run once it
+// commits, outside it, and never when it rolls back; without a
+// transaction they run at once.
+func testAfterCommit(t *testing.T, e *env) {
+	var ran []string
+	store.AfterCommit(e.ctx, func(context.Context) { ran = append(ran, "no tx") })
+	if len(ran) != 1 {
+		t.Fatalf("without a transaction the effect did not run at once: %v", ran)
+	}
+	err := e.st.Transaction(e.ctx, func(ctx context.Context) error {
+		newUser(t, &env{st: e.st, clock: e.clock, ctx: ctx}, "u-ac", "ac@example.com")
+		store.AfterCommit(ctx, func(ctx context.Context) {
+			// Outside the transaction: the committed row is visible to a
+			// call with the effect's context, and a write would not wait on
+			// the transaction's lock.
+			if _, err := e.st.UserByID(ctx, "u-ac"); err != nil {
+				t.Errorf("effect does not see the committed change: %v", err)
+			}
+			ran = append(ran, "committed")
+		})
+		// Nested transactions join; their effects wait for the outer commit.
+		return e.st.Transaction(ctx, func(ctx context.Context) error {
+			store.AfterCommit(ctx, func(context.Context) { ran = append(ran, "nested") })
+			if len(ran) != 1 {
+				t.Errorf("an effect ran before the commit: %v", ran)
+			}
+			return nil
+		})
+	})
+	must(t, err, "Transaction")
+	if want := []string{"no tx", "committed", "nested"}; !slices.Equal(ran, want) {
+		t.Errorf("effects = %v, want %v", ran, want)
+	}
+	failed := errors.New("fn failed")
+	err = e.st.Transaction(e.ctx, func(ctx context.Context) error {
+		store.AfterCommit(ctx, func(context.Context) { ran = append(ran, "rolled back") })
+		return failed
+	})
+	wantErr(t, err, failed, "Transaction(failing)")
+	txCtx, err := e.st.BeginTx(e.ctx)
+	must(t, err, "BeginTx")
+	store.AfterCommit(txCtx, func(context.Context) { ran = append(ran, "begin/commit") })
+	must(t, e.st.Commit(txCtx), "Commit")
+	if want := []string{"no tx", "committed", "nested", "begin/commit"}; !slices.Equal(ran, want) {
+		t.Errorf("effects = %v, want %v", ran, want)
+	}
+}
+
+func testListConsents(t *testing.T, e *env) {
+	must(t, e.st.RememberConsent(e.ctx, "u-alice", "client-2", []string{"openid"}), "remember")
+	must(t, e.st.RememberConsent(e.ctx, "u-alice", "client-1", []string{"openid", "email"}), "remember")
+	must(t, e.st.RememberConsent(e.ctx, "u-bob", "client-1", []string{"openid"}), "remember")
+	list, err := e.st.ListConsents(e.ctx, "u-alice")
+	must(t, err, "ListConsents")
+	var got []string
+	for _, g := range list {
+		got = append(got, g.ClientID+":"+g.Scopes)
+	}
+	if want := []string{"client-1:openid email", "client-2:openid"}; !slices.Equal(got, want) {
+		t.Errorf("ListConsents = %v, want %v", got, want)
+	}
+	must(t, e.st.ForgetConsent(e.ctx, "u-alice", "client-1"), "forget")
+	list, err = e.st.ListConsents(e.ctx, "u-alice")
+	must(t, err, "ListConsents")
+	if len(list) != 1 || list[0].ClientID != "client-2" {
+		t.Errorf("after forgetting: %+v", list)
+	}
 }
