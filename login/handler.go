@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"latchkey/metrics"
 	"latchkey/templates"
 	"latchkey/web"
 )
@@ -155,6 +156,7 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 		p.failed(w, r, fl, browser, method, verr)
 		return
 	}
+	metrics.From(ctx).SignIn(string(method), metrics.Success)
 	fl, err = p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error {
 		if fl.LoginDone || (fl.UserID != "" && fl.UserID != res.UserID) {
 			return ErrFlowNotFound
@@ -204,6 +206,8 @@ func (p *Pages) Finish(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 		return
 	}
 	p.audit(ctx, r, fl.UserID, "login.succeeded", "amr="+strings.Join(AMR(fl.Results), " ")+" acr="+ACR(fl.Results).String())
+	p.Log.InfoContext(ctx, "sign-in succeeded", "ip", web.ClientIP(r), "account", p.account(ctx, r, fl),
+		"amr", strings.Join(AMR(fl.Results), " "), "acr", ACR(fl.Results).String())
 	next := p.Flows.ReturnURL(fl)
 	if p.AfterLogin != nil {
 		next = p.AfterLogin(r, fl, next)
@@ -218,6 +222,11 @@ func (p *Pages) failed(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 		return
 	}
 	p.audit(ctx, r, fl.UserID, "login.failed", "method="+string(m))
+	metrics.From(ctx).SignIn(string(m), metrics.Failure)
+	// One line per failure, in a fixed shape fail2ban can match:
+	// msg="sign-in failed" ip=<HOST>. The account is who was tried, never
+	// what was typed as the secret.
+	p.Log.WarnContext(ctx, "sign-in failed", "ip", web.ClientIP(r), "account", p.account(ctx, r, fl), "method", string(m))
 	updated, err := p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error {
 		fl.Failures++
 		return nil
@@ -324,6 +333,22 @@ func (p *Pages) Continue(w http.ResponseWriter, r *http.Request, fl *Flow, brows
 	p.Finish(w, r, fl, browser)
 }
 
+// account names the account a sign-in is for, for the log: the flow's
+// user, or else the identifier the form named (bounded, since anyone can
+// post anything).
+func (p *Pages) account(ctx context.Context, r *http.Request, fl *Flow) string {
+	if fl.UserID != "" && p.Emails != nil {
+		if e := p.Emails(ctx, fl.UserID); e != "" {
+			return e
+		}
+	}
+	id := strings.TrimSpace(r.PostForm.Get("identifier"))
+	if len(id) > 254 {
+		id = id[:254]
+	}
+	return id
+}
+
 func (p *Pages) expired(w http.ResponseWriter, err error) {
 	if !errors.Is(err, ErrFlowNotFound) {
 		p.Log.Error("login flow", "err", err)
@@ -333,7 +358,7 @@ func (p *Pages) expired(w http.ResponseWriter, err error) {
 }
 
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
-	p.Log.Error("login", "path", r.URL.Path, "err", err)
+	p.Log.ErrorContext(r.Context(), "login", "path", r.URL.Path, "err", err)
 	p.Render.Error(w, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
 }
 

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"latchkey/login"
+	"latchkey/metrics"
 )
 
 // Mount registers the OIDC endpoints.
@@ -262,7 +264,7 @@ func addScopeClaims(c *jwt.IDTokenClaims, scopes fosite.Arguments, email string,
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	var rfc *fosite.RFC6749Error
 	if !errors.As(err, &rfc) {
-		p.Log.Error("authorize", "err", err)
+		p.Log.ErrorContext(r.Context(), "authorize", "err", err)
 		err = fosite.ErrServerError.WithWrap(err)
 	}
 	p.oauth.WriteAuthorizeError(r.Context(), w, ar, err)
@@ -292,7 +294,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	sess := &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
 	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 	if err != nil {
-		p.logTokenError(err)
+		p.logTokenError(ctx, err)
 		p.oauth.WriteAccessError(ctx, w, ar, err)
 		return
 	}
@@ -300,7 +302,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		// A user disabled since the grant gets nothing more.
 		if u, err := p.Users.UserByID(ctx, ar.GetSession().GetSubject()); err != nil || u.Disabled {
 			err := fosite.ErrInvalidGrant.WithHint("The user's account is not active.")
-			p.logTokenError(err)
+			p.logTokenError(ctx, err)
 			p.oauth.WriteAccessError(ctx, w, ar, err)
 			return
 		}
@@ -318,20 +320,23 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.oauth.NewAccessResponse(ctx, ar)
 	if err != nil {
-		p.logTokenError(err)
+		p.logTokenError(ctx, err)
 		p.oauth.WriteAccessError(ctx, w, ar, err)
 		return
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+	for _, g := range ar.GetGrantTypes() {
+		metrics.From(ctx).TokenIssued(g)
+	}
 }
 
-func (p *Provider) logTokenError(err error) {
+func (p *Provider) logTokenError(ctx context.Context, err error) {
 	var rfc *fosite.RFC6749Error
 	if errors.As(err, &rfc) && rfc.CodeField < 500 {
-		p.Log.Info("token request refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
+		p.Log.InfoContext(ctx, "token request refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
 		return
 	}
-	p.Log.Error("token request failed", "err", err)
+	p.Log.ErrorContext(ctx, "token request failed", "err", err)
 }
 
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {

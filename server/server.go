@@ -22,6 +22,7 @@ import (
 	"latchkey/login/recovery"
 	"latchkey/login/totp"
 	"latchkey/mail"
+	"latchkey/metrics"
 	"latchkey/provider"
 	"latchkey/seal"
 	"latchkey/signup"
@@ -48,6 +49,10 @@ type Options struct {
 	Mailer mail.Mailer
 	// PasswordParams overrides argon2id's cost (tests use a cheap one).
 	PasswordParams *password.Params
+	// Metrics receives the server's counters; nil makes a new set. The
+	// binary passes the same one to every server it builds, so a reload
+	// keeps the counts.
+	Metrics *metrics.Metrics
 }
 
 // Server is the assembled IdP.
@@ -60,6 +65,7 @@ type Server struct {
 	Hasher   *password.Hasher
 	Store    *store.Store
 	Mailer   mail.Mailer
+	Metrics  *metrics.Metrics
 }
 
 // New assembles the server. cfg must be valid and have at least one secret.
@@ -70,6 +76,10 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
+	}
+	opts.Metrics.WatchDB("latchkey", st.SQL())
 	log := opts.Log
 	kr, err := seal.New(cfg.Secrets.Keys, opts.Rand)
 	if err != nil {
@@ -81,8 +91,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	}
 	mailer := opts.Mailer
 	if mailer == nil {
-		// Count is the hook for latchkey_mails_total{outcome} (metrics).
-		mailer, err = mail.New(cfg.Mail.SMTPURL, cfg.Mail.From, mail.Options{Log: log, Now: opts.Now, Rand: opts.Rand})
+		mailer, err = mail.New(cfg.Mail.SMTPURL, cfg.Mail.From, mail.Options{Log: log, Now: opts.Now, Rand: opts.Rand, Count: opts.Metrics.Mail})
 		if err != nil {
 			return nil, err
 		}
@@ -195,5 +204,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		render.Error(w, http.StatusNotFound, "Page not found", "There is nothing at this address.")
 	})
 
-	return &Server{Handler: guard(r, issuer.Scheme == "https"), Provider: prov, Login: svc, Keys: keys, Clients: clients, Hasher: hasher, Store: st, Mailer: mailer}, nil
+	edge := &layer{log: log, metrics: opts.Metrics, proxies: parseProxies(cfg.TrustedProxies)}
+	edge.routes(r)
+	return &Server{Handler: edge.wrap(guard(r, issuer.Scheme == "https")), Metrics: opts.Metrics, Provider: prov, Login: svc, Keys: keys, Clients: clients, Hasher: hasher, Store: st, Mailer: mailer}, nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -135,6 +136,16 @@ func (s *Store) Close() error {
 		return err
 	}
 	return sqlDB.Close()
+}
+
+// SQL is the connection pool, for its statistics (metrics); nil when gorm
+// has none.
+func (s *Store) SQL() *sql.DB {
+	db, err := s.db.DB()
+	if err != nil {
+		return nil
+	}
+	return db
 }
 
 // Ping checks the database answers.

@@ -115,8 +115,10 @@ func LocalPath(s string) bool {
 	return err == nil && u.Scheme == "" && u.Host == "" && !strings.HasPrefix(u.Path, "//")
 }
 
-// ClientIP is the remote address without the port. Proxies are not trusted
-// here: a forwarded header is only as honest as whoever sent it.
+// ClientIP is the remote address without the port. Forwarded headers are
+// not read here: the server's request layer has already replaced
+// RemoteAddr with the client's address when, and only when, the peer is one
+// of trusted_proxies.
 func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

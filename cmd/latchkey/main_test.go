@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -143,9 +145,17 @@ func TestServeOnDefaults(t *testing.T) {
 	if _, e, code := runCLI(t, dir, "newcomer password\n", "user", "add", "new@example.com", "--password-stdin"); code != 0 {
 		t.Fatalf("user add: exit %d: %s", code, e)
 	}
+	// The defaults listen on 127.0.0.1:8080. A server already there (the
+	// README's own, run by hand) would answer instead of the one under
+	// test, so the test refuses to run rather than test a stranger.
+	probe, err := net.Listen("tcp", "127.0.0.1:8080")
+	if err != nil {
+		t.Fatalf("port 127.0.0.1:8080 is in use by another process (%v); stop it: this test runs `latchkey serve` on the default address", err)
+	}
+	probe.Close()
 	cmd := latchkey(t, dir, "", "serve")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,11 +166,25 @@ func TestServeOnDefaults(t *testing.T) {
 	base := "http://localhost:8080"
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	var ids []string
+	ours := func() bool {
+		for _, id := range ids {
+			if strings.Contains(logs.String(), "request_id="+id) {
+				return true
+			}
+		}
+		return false
+	}
 	for {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// The answer must be ours: its request ID is in our log (the
+			// line is written just after the response, hence the list).
+			if id := resp.Header.Get("X-Request-Id"); resp.StatusCode == http.StatusOK && id != "" {
+				ids = append(ids, id)
+			}
+			if ours() {
 				break
 			}
 		}
@@ -213,6 +237,24 @@ func TestServeOnDefaults(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve ignored SIGTERM")
 	}
+}
+
+// lockedBuffer is a log sink a child process and the test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestUserResetFactors(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"latchkey/logging"
+	"latchkey/metrics"
 	"latchkey/server"
 	"latchkey/store"
 )
@@ -18,6 +20,11 @@ func (e *env) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	out, log, err := logging.New(e.stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
+	e.log = log
 	if err := e.ensureSecrets(cfg); err != nil {
 		return err
 	}
@@ -26,32 +33,54 @@ func (e *env) serve(ctx context.Context) error {
 		return err
 	}
 	defer st.Close()
-	log := e.logger()
-	srv, err := server.New(ctx, cfg, st, server.Options{Log: log})
+	opts := server.Options{Log: log, Metrics: metrics.New()}
+	srv, err := server.New(ctx, cfg, st, opts)
 	if err != nil {
 		return err
 	}
+	live := server.NewLive(srv)
+	_ = out
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	hs := server.HTTPServer(srv.Handler, server.DefaultTimeouts)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	servers := []*http.Server{server.HTTPServer(live, server.DefaultTimeouts)}
+	listeners := []net.Listener{ln}
+	if cfg.Metrics.Listen != "" {
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics.listen %s: %w", cfg.Metrics.Listen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", opts.Metrics.Handler())
+		servers = append(servers, server.HTTPServer(mux, server.DefaultTimeouts))
+		listeners = append(listeners, mln)
+		log.Info("metrics are served", "listen", mln.Addr().String())
+	}
+	errc := make(chan error, len(servers))
+	for i, hs := range servers {
+		go func() { errc <- hs.Serve(listeners[i]) }()
+	}
 	go purge(ctx, st, log)
 	log.Info("latchkey is serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Describe())
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for _, hs := range servers {
+		if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {
+			serveErr = err
+		}
 	}
-	return nil
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
 }
 
 func (e *env) migrate(ctx context.Context) error {
