@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -17,6 +18,7 @@ import (
 	"latchkey/consent"
 	"latchkey/demo"
 	"latchkey/login"
+	"latchkey/login/magiclink"
 	"latchkey/login/passkey"
 	"latchkey/login/password"
 	"latchkey/login/recovery"
@@ -24,6 +26,7 @@ import (
 	"latchkey/mail"
 	"latchkey/metrics"
 	"latchkey/provider"
+	"latchkey/reset"
 	"latchkey/seal"
 	"latchkey/signup"
 	"latchkey/store"
@@ -68,6 +71,25 @@ type Server struct {
 	Metrics  *metrics.Metrics
 }
 
+// endUserSessions revokes every live session of the user and then sends
+// each one's back-channel logout. It stands in for Sessions.End until that
+// lands; one call site (password reset).
+func endUserSessions(ctx context.Context, st *store.Store, svc *login.Service, userID string) error {
+	live, err := st.ListUserSessions(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if err := st.RevokeUserSessions(ctx, userID); err != nil {
+		return err
+	}
+	for _, s := range live {
+		if svc.OnLogout != nil {
+			svc.OnLogout(ctx, &login.Session{Hash: s.IDHash, UserID: s.UserID, AuthTime: s.AuthTime})
+		}
+	}
+	return nil
+}
+
 // New assembles the server. cfg must be valid and have at least one secret.
 func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options) (*Server, error) {
 	if opts.Log == nil {
@@ -101,7 +123,6 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		return nil, err
 	}
 	postman := &mail.Postman{Letters: letters, Mailer: mailer, Log: log}
-	_ = postman
 	kit := &web.Kit{Keys: kr, Secure: issuer.Scheme == "https", Rand: opts.Rand}
 	render, err := templates.New(log)
 	if err != nil {
@@ -183,6 +204,18 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	}
 	totpPages.Mount(r)
 	recoveryPages.Mount(r)
+	proofs := &magiclink.Proofs{Store: st, Keys: kr, TTL: cfg.MagicLink.TTL.Duration, Rand: opts.Rand}
+	(&reset.Handler{Pages: pages, Users: st, Proofs: proofs, Postman: postman, Hasher: hasher,
+		Issuer: strings.TrimSuffix(issuer.String(), "/"),
+		EndSessions: func(ctx context.Context, userID string) error {
+			// TODO(Sessions.End): once login.Sessions.EndUser is on main,
+			// call it with the password-reset reason instead.
+			return endUserSessions(ctx, st, svc, userID)
+		},
+		TwoFA: func(ctx context.Context, userID string) bool {
+			_, on, err := svc.Enrolled(ctx, userID)
+			return err == nil && on
+		}}).Mount(r)
 	if passkeys != nil {
 		pkPages := &account.Passkeys{Account: acct, Ceremonies: passkeys, Store: st}
 		pkPages.Mount(r)

@@ -39,6 +39,9 @@ var migrations = []migration{
 		}
 		return tx.Migrator().AddColumn(&AuditEvent{}, "UserAgent")
 	}},
+	{6, "email tokens and rate counters", func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&EmailToken{}, &RateCounter{})
+	}},
 }
 
 type schemaMigration struct {
