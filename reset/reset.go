@@ -41,7 +41,6 @@ type Users interface {
 	SetPasswordHash(ctx context.Context, id, hash string) error
 	MarkEmailVerified(ctx context.Context, id string) error
 	DeactivateSubjectTokens(ctx context.Context, subject string) error
-	Transaction(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 // Handler serves /recover.
@@ -265,7 +264,7 @@ func (h *Handler) link(w http.ResponseWriter, r *http.Request) {
 
 // proven records the proven address in the flow and asks for the password.
 func (h *Handler) proven(w http.ResponseWriter, r *http.Request, flowID, browser string, t *store.EmailToken) {
-	_, err := h.Pages.Flows.Update(r.Context(), flowID, browser, func(fl *login.Flow) error {
+	_, err := h.Pages.Flows.Apply(r.Context(), flowID, browser, func(fl *login.Flow) error {
 		return fl.SetState(stateKey, proven{Email: t.Email, At: h.Pages.Now().UTC()})
 	})
 	if err != nil {
@@ -337,25 +336,39 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.Pages.Now().UTC()
-	err = h.Users.Transaction(ctx, func(ctx context.Context) error {
-		// Taking the proof out of the flow in the same transaction makes
-		// it single-use: a second submission finds none.
-		if _, err := h.Pages.Flows.Update(ctx, fl.ID, browser, func(fl *login.Flow) error {
-			if _, ok := h.provenEmail(fl); !ok {
-				return login.ErrFlowNotFound
-			}
-			delete(fl.State, stateKey)
-			return nil
-		}); err != nil {
-			return err
+	ip := web.ClientIP(r)
+	// One transaction: the proof leaves the flow (so it is single-use: a
+	// second submission finds none) as the password changes and the
+	// refresh tokens die. Ending sessions (back-channel calls) and the mail
+	// run after the commit.
+	_, err = h.Pages.Flows.Update(ctx, fl.ID, browser, func(tx context.Context, fl *login.Flow) ([]login.AfterCommit, error) {
+		if _, ok := h.provenEmail(fl); !ok {
+			return nil, login.ErrFlowNotFound
 		}
-		if err := h.Users.SetPasswordHash(ctx, u.ID, hash); err != nil {
-			return err
+		delete(fl.State, stateKey)
+		if err := h.Users.SetPasswordHash(tx, u.ID, hash); err != nil {
+			return nil, err
 		}
-		if err := h.Users.MarkEmailVerified(ctx, u.ID); err != nil {
-			return err
+		if err := h.Users.MarkEmailVerified(tx, u.ID); err != nil {
+			return nil, err
 		}
-		return h.Users.DeactivateSubjectTokens(ctx, u.ID)
+		if err := h.Users.DeactivateSubjectTokens(tx, u.ID); err != nil {
+			return nil, err
+		}
+		return []login.AfterCommit{
+			func(ctx context.Context) {
+				if h.EndSessions == nil {
+					return
+				}
+				if err := h.EndSessions(ctx, u.ID); err != nil {
+					h.Pages.Log.Error("password reset: end sessions", "err", err)
+				}
+			},
+			func(ctx context.Context) {
+				_ = h.Postman.Send(ctx, lkmail.PasswordChanged, u.Email, lkmail.Vars{When: now, IP: ip,
+					Detail: "It was reset through a link or code sent to this address; every session was signed out."})
+			},
+		}, nil
 	})
 	if errors.Is(err, login.ErrFlowNotFound) {
 		h.Pages.Expired(w, err)
@@ -366,14 +379,6 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	login.Record(ctx, h.Pages.Audit, h.Pages.Log, r, now, u.ID, "password.reset", "by email; sessions ended, refresh tokens revoked")
-	// After commit: end every session (back-channel logout) and mail.
-	if h.EndSessions != nil {
-		if err := h.EndSessions(ctx, u.ID); err != nil {
-			h.Pages.Log.Error("password reset: end sessions", "err", err)
-		}
-	}
-	_ = h.Postman.Send(ctx, lkmail.PasswordChanged, u.Email, lkmail.Vars{When: now, IP: web.ClientIP(r),
-		Detail: "It was reset through a link or code sent to this address; every session was signed out."})
 	twoFA := h.TwoFA != nil && h.TwoFA(ctx, u.ID)
 	h.render(w, http.StatusOK, browser, fl.ID, "Password changed", "", view{Step: "done", FlowID: fl.ID, TwoFA: twoFA})
 }
