@@ -41,6 +41,7 @@ type Users interface {
 	SetPasswordHash(ctx context.Context, id, hash string) error
 	MarkEmailVerified(ctx context.Context, id string) error
 	DeactivateSubjectTokens(ctx context.Context, subject string) error
+	RevokeUserRememberedBrowsers(ctx context.Context, userID string) (int64, error)
 }
 
 // Handler serves /recover.
@@ -353,6 +354,10 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		if err := h.Users.DeactivateSubjectTokens(tx, u.ID); err != nil {
+			return nil, err
+		}
+		// A remembered browser must not stand in for 2FA after a reset.
+		if _, err := h.Users.RevokeUserRememberedBrowsers(tx, u.ID); err != nil {
 			return nil, err
 		}
 		return []login.AfterCommit{

@@ -71,25 +71,6 @@ type Server struct {
 	Metrics  *metrics.Metrics
 }
 
-// endUserSessions revokes every live session of the user and then sends
-// each one's back-channel logout. It stands in for Sessions.End until that
-// lands; one call site (password reset).
-func endUserSessions(ctx context.Context, st *store.Store, svc *login.Service, userID string) error {
-	live, err := st.ListUserSessions(ctx, userID)
-	if err != nil {
-		return err
-	}
-	if err := st.RevokeUserSessions(ctx, userID); err != nil {
-		return err
-	}
-	for _, s := range live {
-		if svc.OnLogout != nil {
-			svc.OnLogout(ctx, &login.Session{Hash: s.IDHash, UserID: s.UserID, AuthTime: s.AuthTime})
-		}
-	}
-	return nil
-}
-
 // New assembles the server. cfg must be valid and have at least one secret.
 func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options) (*Server, error) {
 	if opts.Log == nil {
@@ -208,9 +189,8 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	(&reset.Handler{Pages: pages, Users: st, Proofs: proofs, Postman: postman, Hasher: hasher,
 		Issuer: strings.TrimSuffix(issuer.String(), "/"),
 		EndSessions: func(ctx context.Context, userID string) error {
-			// TODO(Sessions.End): once login.Sessions.EndUser is on main,
-			// call it with the password-reset reason instead.
-			return endUserSessions(ctx, st, svc, userID)
+			_, err := sessions.EndUser(ctx, userID, login.EndPasswordReset, "")
+			return err
 		},
 		TwoFA: func(ctx context.Context, userID string) bool {
 			_, on, err := svc.Enrolled(ctx, userID)
