@@ -16,6 +16,7 @@ import (
 )
 
 func (e *env) serve(ctx context.Context) error {
+	hup := listenForHUP()
 	cfg, err := e.loadConfig()
 	if err != nil {
 		return err
@@ -39,7 +40,7 @@ func (e *env) serve(ctx context.Context) error {
 		return err
 	}
 	live := server.NewLive(srv)
-	_ = out
+	rl := &reloader{e: e, live: live, st: st, opts: opts, out: out, log: log, cfg: cfg, hup: hup}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -63,6 +64,7 @@ func (e *env) serve(ctx context.Context) error {
 		go func() { errc <- hs.Serve(listeners[i]) }()
 	}
 	go purge(ctx, st, log)
+	go rl.watch(ctx)
 	log.Info("latchkey is serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Describe())
 	var serveErr error
 	select {
