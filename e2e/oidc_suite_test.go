@@ -369,7 +369,9 @@ func TestOPBasic(t *testing.T) {
 			if !slices.Equal(c2.AMR, c.AMR) || c2.ACR != c.ACR || c2.AuthTime != c.AuthTime || c2.Sub != c.Sub {
 				t.Errorf("refreshed ID token changed amr/acr/auth_time: %+v vs %+v", c2, c)
 			}
-			// The old refresh token comes back: reuse revokes the family.
+			// The old refresh token comes back after the reuse grace:
+			// reuse revokes the family.
+			clock.Advance(srv.Config.Tokens.RefreshReuseGrace.Duration + time.Second)
 			_, err = shop.OAuth.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 			if !isOAuthError(err, "invalid_grant") {
 				t.Fatalf("reused refresh token: %v", err)

@@ -10,13 +10,15 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"latchkey/config"
 	"latchkey/login"
 	"latchkey/seal"
 	"latchkey/store"
 	"latchkey/templates"
 )
 
-// Token lifetimes.
+// Token lifetimes; access, ID and refresh tokens take theirs from
+// tokens.* (Deps.Tokens), these are the defaults.
 const (
 	AccessTokenLifespan   = time.Hour
 	IDTokenLifespan       = time.Hour
@@ -26,6 +28,14 @@ const (
 	// it signed has expired, with room for clock skew.
 	KeyGrace = IDTokenLifespan + 5*time.Minute
 )
+
+// KeyGraceFor is KeyGrace for a configured ID token lifetime.
+func KeyGraceFor(idTokenTTL time.Duration) time.Duration {
+	if idTokenTTL <= 0 {
+		return KeyGrace
+	}
+	return idTokenTTL + 5*time.Minute
+}
 
 // ConsentChecker tells whether a user has already granted a client scopes.
 type ConsentChecker interface {
@@ -60,11 +70,21 @@ type Provider struct {
 // Deps are the parts New wires into fosite.
 type Deps struct {
 	Issuer  string
-	Tokens  TokenStore
+	Store   TokenStore
 	Clients *Clients
 	Keys    *Keys
 	Seal    *seal.Keyring
 	Now     func() time.Time
+	// Tokens are the configured lifetimes and the refresh-reuse grace;
+	// zero lifetimes take the defaults above.
+	Tokens config.Tokens
+}
+
+func orDefault(d config.Duration, def time.Duration) time.Duration {
+	if d.Duration > 0 {
+		return d.Duration
+	}
+	return def
 }
 
 // Assemble builds fosite from explicit factories: only the flows Latchkey
@@ -75,13 +95,14 @@ func Assemble(d Deps) (fosite.OAuth2Provider, *signer) {
 	// older secrets.keys keep validating what they signed, so rotating the
 	// secrets does not sign every relying party out.
 	secrets := d.Seal.MACs("fosite-global-secret")
+	refreshTTL := orDefault(d.Tokens.RefreshTokenTTL, RefreshTokenLifespan)
 	cfg := &fosite.Config{
 		IDTokenIssuer:               d.Issuer,
 		AccessTokenIssuer:           d.Issuer,
-		AccessTokenLifespan:         AccessTokenLifespan,
-		IDTokenLifespan:             IDTokenLifespan,
+		AccessTokenLifespan:         orDefault(d.Tokens.AccessTokenTTL, AccessTokenLifespan),
+		IDTokenLifespan:             orDefault(d.Tokens.IDTokenTTL, IDTokenLifespan),
 		AuthorizeCodeLifespan:       AuthorizeCodeLifespan,
-		RefreshTokenLifespan:        RefreshTokenLifespan,
+		RefreshTokenLifespan:        refreshTTL,
 		GlobalSecret:                secrets[0],
 		RotatedGlobalSecrets:        secrets[1:],
 		EnforcePKCEForPublicClients: true,
@@ -93,7 +114,8 @@ func Assemble(d Deps) (fosite.OAuth2Provider, *signer) {
 		MinParameterEntropy:         fosite.MinParameterEntropy,
 		TokenURL:                    d.Issuer + "/oauth2/token",
 	}
-	st := &storage{tokens: d.Tokens, clients: d.Clients, lifespan: RefreshTokenLifespan, now: d.Now}
+	st := &storage{tokens: d.Store, clients: d.Clients, lifespan: refreshTTL,
+		grace: d.Tokens.RefreshReuseGrace.Duration, now: d.Now}
 	sg := &signer{keys: d.Keys}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(cfg),

@@ -31,6 +31,10 @@ func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.
 	if err != nil {
 		return "", "", err
 	}
+	// fosite writes the request time as "rat", a claim no specification
+	// defines (conformance tools warn); it needs RequestedAt for its
+	// prompt and max_age checks, so the claim is dropped only here.
+	delete(claims, "rat")
 	h := &jwt.Headers{Extra: header.ToMap()}
 	h.Add("kid", kid)
 	return d.Generate(ctx, claims, h)

@@ -24,6 +24,8 @@ type TokenStore interface {
 	CreateToken(ctx context.Context, t *store.OAuthToken) error
 	GetToken(ctx context.Context, kind, signature string) (*store.OAuthToken, error)
 	DeactivateToken(ctx context.Context, kind, signature string) error
+	RotateToken(ctx context.Context, kind, signature string) error
+	RequestHasActive(ctx context.Context, kind, requestID string) (bool, error)
 	DeactivateRequestTokens(ctx context.Context, kind, requestID string) error
 	DeleteToken(ctx context.Context, kind, signature string) error
 	BeginTx(ctx context.Context) (context.Context, error)
@@ -38,7 +40,9 @@ type storage struct {
 	clients *Clients
 	// lifespan is used for rows whose session carries no expiry.
 	lifespan time.Duration
-	now      func() time.Time
+	// grace is tokens.refresh_reuse_grace (see GetRefreshTokenSession).
+	grace time.Duration
+	now   func() time.Time
 }
 
 var (
@@ -117,28 +121,28 @@ func (s *storage) create(ctx context.Context, kind, signature string, req fosite
 		ClientID: req.GetClient().GetID(), Subject: subject, Active: true, Data: doc, ExpiresAt: exp})
 }
 
-// get loads a request; an inactive row comes back with ok=false and the
-// request, so fosite can revoke what it issued.
-func (s *storage) get(ctx context.Context, kind, signature string, session fosite.Session) (fosite.Requester, bool, error) {
+// get loads a request and its row; an inactive row comes back with the
+// request too, so fosite can revoke what it issued.
+func (s *storage) get(ctx context.Context, kind, signature string, session fosite.Session) (fosite.Requester, *store.OAuthToken, error) {
 	row, err := s.tokens.GetToken(ctx, kind, signature)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, false, fosite.ErrNotFound
+		return nil, nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	var doc storedRequest
 	if err := json.Unmarshal(row.Data, &doc); err != nil {
-		return nil, false, fmt.Errorf("decode request: %w", err)
+		return nil, nil, fmt.Errorf("decode request: %w", err)
 	}
 	client, err := s.GetClient(ctx, doc.ClientID)
 	if err != nil {
 		// The client was removed from the config: its tokens die with it.
-		return nil, false, fosite.ErrNotFound
+		return nil, nil, fosite.ErrNotFound
 	}
 	if session != nil {
 		if err := json.Unmarshal(doc.Session, session); err != nil {
-			return nil, false, fmt.Errorf("decode session: %w", err)
+			return nil, nil, fmt.Errorf("decode session: %w", err)
 		}
 	}
 	req := &fosite.Request{
@@ -150,7 +154,7 @@ func (s *storage) get(ctx context.Context, kind, signature string, session fosit
 	if req.Form == nil {
 		req.Form = url.Values{}
 	}
-	return req, row.Active, nil
+	return req, row, nil
 }
 
 func (s *storage) CreateAuthorizeCodeSession(ctx context.Context, code string, req fosite.Requester) error {
@@ -158,11 +162,11 @@ func (s *storage) CreateAuthorizeCodeSession(ctx context.Context, code string, r
 }
 
 func (s *storage) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
-	req, active, err := s.get(ctx, store.KindAuthorizeCode, code, session)
+	req, row, err := s.get(ctx, store.KindAuthorizeCode, code, session)
 	if err != nil {
 		return nil, err
 	}
-	if !active {
+	if !row.Active {
 		return req, fosite.ErrInvalidatedAuthorizeCode
 	}
 	return req, nil
@@ -185,11 +189,11 @@ func (s *storage) CreateAccessTokenSession(ctx context.Context, sig string, req 
 }
 
 func (s *storage) GetAccessTokenSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
-	req, active, err := s.get(ctx, store.KindAccessToken, sig, session)
+	req, row, err := s.get(ctx, store.KindAccessToken, sig, session)
 	if err != nil {
 		return nil, err
 	}
-	if !active {
+	if !row.Active {
 		return nil, fosite.ErrNotFound
 	}
 	return req, nil
@@ -203,14 +207,49 @@ func (s *storage) CreateRefreshTokenSession(ctx context.Context, sig, _ string, 
 	return s.create(ctx, store.KindRefreshToken, sig, req, fosite.RefreshToken)
 }
 
+// The refresh-reuse grace. An RP that refreshes from several requests at
+// once (oauth2-proxy, mod_auth_openidc) presents one refresh token twice;
+// without a grace the second use looks like theft and revokes the family,
+// the first request's fresh tokens included.
+//
+// Design: a sibling in the family. A refresh token rotated less than
+// tokens.refresh_reuse_grace ago, presented again by the same client
+// (fosite checks the client before it rotates) while its family still has a
+// live refresh token, is answered like a first use: fosite mints a new
+// access and refresh token under the same request ID. Nothing is revoked on
+// that path, so the first request's tokens stay valid; whichever pair the
+// RP keeps works, and the family is still one authorization that a later
+// reuse or revocation ends as a whole. We do not replay the first answer:
+// fosite stores only token signatures, so replaying would mean keeping
+// live tokens decryptable at rest. Outside the grace, or once the family
+// is revoked (no live refresh token left), reuse revokes the family as
+// before. The grace is measured on the injected clock from rotated_at,
+// which only rotation sets.
+func (s *storage) withinGrace(ctx context.Context, row *store.OAuthToken) (bool, error) {
+	if row.Active || row.RotatedAt == nil || s.grace <= 0 {
+		return false, nil
+	}
+	if s.now().Sub(*row.RotatedAt) > s.grace {
+		return false, nil
+	}
+	return s.tokens.RequestHasActive(ctx, store.KindRefreshToken, row.RequestID)
+}
+
 func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
-	req, active, err := s.get(ctx, store.KindRefreshToken, sig, session)
+	req, row, err := s.get(ctx, store.KindRefreshToken, sig, session)
 	if err != nil {
 		return nil, err
 	}
-	if !active {
-		// A rotated token came back: fosite treats this as theft and
-		// revokes the whole family.
+	if !row.Active {
+		ok, err := s.withinGrace(ctx, row)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return req, nil
+		}
+		// A rotated token came back after the grace: fosite treats this
+		// as theft and revokes the whole family.
 		return req, fosite.ErrInactiveToken
 	}
 	return req, nil
@@ -221,12 +260,29 @@ func (s *storage) DeleteRefreshTokenSession(ctx context.Context, sig string) err
 }
 
 // RotateRefreshToken retires the used refresh token (kept, inactive, so a
-// replay is recognised) and the access tokens issued before it.
+// replay is recognised) and the access tokens issued before it. A token
+// already rotated within the reuse grace gets a sibling instead: nothing
+// is retired, so the tokens the first request received keep working. This
+// also covers two requests racing: the loser's conditional update finds
+// the row already rotated (on PostgreSQL after waiting for the winner's
+// commit) and takes the grace path instead of failing.
 func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
-	if err := s.tokens.DeactivateToken(ctx, store.KindRefreshToken, sig); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+	err := s.tokens.RotateToken(ctx, store.KindRefreshToken, sig)
+	if errors.Is(err, store.ErrNotFound) {
+		row, gerr := s.tokens.GetToken(ctx, store.KindRefreshToken, sig)
+		if gerr != nil {
 			return fosite.ErrSerializationFailure
 		}
+		ok, gerr := s.withinGrace(ctx, row)
+		if gerr != nil {
+			return gerr
+		}
+		if ok && row.RequestID == requestID {
+			return nil
+		}
+		return fosite.ErrSerializationFailure
+	}
+	if err != nil {
 		return err
 	}
 	return s.tokens.DeactivateRequestTokens(ctx, store.KindAccessToken, requestID)

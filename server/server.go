@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	if err != nil {
 		return nil, fmt.Errorf("clients: %w", err)
 	}
-	keys := &provider.Keys{Store: st, Seal: kr, Now: opts.Now, Rand: opts.Rand, Grace: provider.KeyGrace}
+	keys := &provider.Keys{Store: st, Seal: kr, Now: opts.Now, Rand: opts.Rand, Grace: provider.KeyGraceFor(cfg.Tokens.IDTokenTTL.Duration)}
 	if err := keys.Ensure(ctx); err != nil {
 		return nil, err
 	}
@@ -161,7 +161,8 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	prov := provider.New(&provider.Provider{
 		Issuer: issuer.String(), Clients: clients, Keys: keys, Login: svc, Consent: cons,
 		Users: st, SessionClients: st, Render: render, Log: log, Now: opts.Now,
-	}, provider.Deps{Issuer: issuer.String(), Tokens: st, Clients: clients, Keys: keys, Seal: kr, Now: opts.Now})
+	}, provider.Deps{Issuer: issuer.String(), Store: st, Clients: clients, Keys: keys, Seal: kr, Now: opts.Now,
+		Tokens: cfg.Tokens})
 
 	acct := &account.Service{Login: svc, Store: st, Kit: kit, Render: render, Log: log, Now: opts.Now,
 		Sections: []account.Section{pw}}

@@ -42,6 +42,13 @@ var migrations = []migration{
 	{6, "email tokens and rate counters", func(tx *gorm.DB) error {
 		return tx.AutoMigrate(&EmailToken{}, &RateCounter{})
 	}},
+	{7, "refresh token rotation time", func(tx *gorm.DB) error {
+		// Step 1 migrates the current model, so a new database has it.
+		if tx.Migrator().HasColumn(&OAuthToken{}, "RotatedAt") {
+			return nil
+		}
+		return tx.Migrator().AddColumn(&OAuthToken{}, "RotatedAt")
+	}},
 }
 
 type schemaMigration struct {

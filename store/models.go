@@ -68,6 +68,9 @@ type OAuthToken struct {
 	Active    bool      `gorm:"not null"`
 	Data      []byte    `gorm:"not null"`
 	ExpiresAt time.Time `gorm:"not null;index"`
+	// RotatedAt is set when a refresh token is exchanged for its successor
+	// (not when it is revoked): the reuse grace is measured from it.
+	RotatedAt *time.Time
 	CreatedAt time.Time
 }
 

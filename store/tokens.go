@@ -57,6 +57,37 @@ func (s *Store) DeactivateToken(ctx context.Context, kind, signature string) err
 	return nil
 }
 
+// RotateToken retires an active refresh token because its successor is
+// being issued: like DeactivateToken (one conditional update, ErrNotFound
+// when it was not active), and it records when, which the reuse grace reads.
+func (s *Store) RotateToken(ctx context.Context, kind, signature string) error {
+	now := s.Now().UTC()
+	res := s.conn(ctx).Model(&OAuthToken{}).
+		Where("kind = ? AND signature = ? AND active = ?", kind, signature, true).
+		Updates(map[string]any{"active": false, "rotated_at": now})
+	if res.Error != nil {
+		return fmt.Errorf("rotate %s token: %w", kind, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// RequestHasActive reports whether any unexpired token of kind issued for
+// one authorization is still active: for a refresh family, whether it has
+// been revoked as a whole.
+func (s *Store) RequestHasActive(ctx context.Context, kind, requestID string) (bool, error) {
+	var n int64
+	err := s.conn(ctx).Model(&OAuthToken{}).
+		Where("kind = ? AND request_id = ? AND active = ? AND expires_at > ?", kind, requestID, true, s.Now().UTC()).
+		Limit(1).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("look up %s tokens: %w", kind, err)
+	}
+	return n > 0, nil
+}
+
 // DeactivateRequestTokens deactivates every token of kind issued for one
 // authorization (a refresh family, or the access tokens of a reused code).
 func (s *Store) DeactivateRequestTokens(ctx context.Context, kind, requestID string) error {

@@ -258,7 +258,8 @@ func (e *env) keysRotate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	keys := &provider.Keys{Store: st, Seal: kr, Now: st.Now, Grace: provider.KeyGrace}
+	grace := provider.KeyGraceFor(cfg.Tokens.IDTokenTTL.Duration)
+	keys := &provider.Keys{Store: st, Seal: kr, Now: st.Now, Grace: grace}
 	if err := keys.Ensure(ctx); err != nil {
 		return err
 	}
@@ -266,7 +267,7 @@ func (e *env) keysRotate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "new signing key %s; older keys stay published for %s\n", kid, provider.KeyGrace)
+	fmt.Fprintf(e.stdout, "new signing key %s; older keys stay published for %s\n", kid, grace)
 	return nil
 }
 

@@ -117,6 +117,7 @@ var suite = []struct {
 		{"Conflict", testTokenConflict},
 		{"Deactivate", testTokenDeactivate},
 		{"ConcurrentDeactivate", testTokenConcurrentDeactivate},
+		{"RotateAndFamily", testTokenRotate},
 		{"DeactivateRequestTokens", testDeactivateRequestTokens},
 		{"DeactivateSubjectTokens", testDeactivateSubjectTokens},
 		{"DeactivateClientTokens", testDeactivateClientTokens},
@@ -1269,6 +1270,42 @@ func testTokenConcurrentDeactivate(t *testing.T, e *env) {
 	countWinners(t, errs, "DeactivateToken")
 	if got := tokenState(t, e, store.KindAuthorizeCode, "code-1"); got != "inactive" {
 		t.Errorf("token is %s after the race, want inactive", got)
+	}
+}
+
+// testTokenRotate: rotation is single-use like deactivation, records when
+// (the refresh-reuse grace is measured from it), and RequestHasActive tells a
+// live refresh family from a revoked or expired one.
+func testTokenRotate(t *testing.T, e *env) {
+	exp := e.now().Add(time.Hour)
+	seedTokens(t, e, []*store.OAuthToken{
+		newToken(store.KindRefreshToken, "rt-1", "req-1", "u-alice", exp),
+		newToken(store.KindRefreshToken, "rt-2", "req-1", "u-alice", exp),
+		newToken(store.KindRefreshToken, "rt-old", "req-2", "u-alice", e.now().Add(-time.Minute)),
+	})
+	errs := testkit.Race(10, func(int) error { return e.st.RotateToken(e.ctx, store.KindRefreshToken, "rt-1") })
+	countWinners(t, errs, "RotateToken")
+	got, err := e.st.GetToken(e.ctx, store.KindRefreshToken, "rt-1")
+	must(t, err, "GetToken")
+	if got.Active || got.RotatedAt == nil || !got.RotatedAt.Equal(e.now()) {
+		t.Errorf("rotated token: active=%v rotated_at=%v, want inactive at %v", got.Active, got.RotatedAt, e.now())
+	}
+	if d, _ := e.st.GetToken(e.ctx, store.KindRefreshToken, "rt-2"); d == nil || d.RotatedAt != nil || !d.Active {
+		t.Errorf("untouched sibling changed: %+v", d)
+	}
+	for _, tc := range []struct {
+		req  string
+		want bool
+	}{{"req-1", true}, {"req-2", false}, {"req-unknown", false}} {
+		live, err := e.st.RequestHasActive(e.ctx, store.KindRefreshToken, tc.req)
+		must(t, err, "RequestHasActive")
+		if live != tc.want {
+			t.Errorf("RequestHasActive(%s) = %v, want %v", tc.req, live, tc.want)
+		}
+	}
+	must(t, e.st.DeactivateRequestTokens(e.ctx, store.KindRefreshToken, "req-1"), "DeactivateRequestTokens")
+	if live, err := e.st.RequestHasActive(e.ctx, store.KindRefreshToken, "req-1"); err != nil || live {
+		t.Errorf("RequestHasActive after revoking the family = %v, %v", live, err)
 	}
 }
 
