@@ -148,7 +148,7 @@ func TestOPBasic(t *testing.T) {
 		clock := testkit.NewClock()
 		bc := newBackchannel(t)
 		srv := suiteServer(t, dsn, clock, bc)
-		userID := srv.AddUser(t, "dana@example.com", "dana's good password")
+		userID := srv.AddVerifiedUser(t, "dana@example.com", "Dana Scully", "dana's good password")
 		other := srv.AddUser(t, "erin@example.com", "erin's good password")
 		_ = other
 		shop := newRP(t, srv.URL, "shop", shopSecret, shopCallback, "openid", "email", "profile", "offline_access")

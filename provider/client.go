@@ -22,6 +22,14 @@ type Client struct {
 	BackchannelLogoutURI   string
 }
 
+// GetResponseModes lets every client receive its code by query or by
+// form_post (fosite asks this for any response_mode other than the default).
+func (c *Client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFormPost}
+}
+
+var _ fosite.ResponseModeClient = (*Client)(nil)
+
 // Clients is the fixed set of clients the config defines.
 type Clients struct {
 	byID  map[string]*Client
@@ -40,7 +48,7 @@ func NewClients(cfg []config.Client) (*Clients, error) {
 		cl := &Client{
 			DefaultClient: fosite.DefaultClient{
 				ID:            c.ID,
-				RedirectURIs:  c.RedirectURIs,
+				RedirectURIs:  withEmptyPathVariants(c.RedirectURIs),
 				GrantTypes:    c.GrantTypes,
 				ResponseTypes: []string{"code"},
 				Scopes:        c.Scopes,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,6 +18,7 @@ import (
 
 	"latchkey/login"
 	"latchkey/metrics"
+	"latchkey/templates"
 )
 
 // Mount registers the OIDC endpoints.
@@ -50,7 +52,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"backchannel_logout_session_supported":          true,
 		"scopes_supported":                              []string{"openid", "profile", "email", "offline_access"},
 		"response_types_supported":                      []string{"code"},
-		"response_modes_supported":                      []string{"query"},
+		"response_modes_supported":                      []string{"query", "form_post"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         []string{"RS256"},
@@ -61,9 +63,12 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"claims_supported":                              ClaimsSupported,
 		"acr_values_supported":                          login.ACRValuesSupported(),
 		"prompt_values_supported":                       []string{"none", "login", "consent"},
-		"claims_parameter_supported":                    true,
-		"request_parameter_supported":                   false,
-		"request_uri_parameter_supported":               false,
+		// The claims parameter is read only for acr (claimsACR); claims
+		// are granted by scope. Saying false keeps RPs from relying on an
+		// essential claim being honoured (see README, Design).
+		"claims_parameter_supported":      false,
+		"request_parameter_supported":     false,
+		"request_uri_parameter_supported": false,
 	})
 }
 
@@ -94,7 +99,25 @@ func returnURL(r *http.Request) string {
 
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		p.Render.ErrorCode(w, http.StatusBadRequest, "This sign-in link does not work",
+			"The request could not be read.", fosite.ErrInvalidRequest.ErrorField)
+		return
+	}
+	// Request objects are not supported (discovery says so). fosite refuses
+	// them before it has checked the redirect URI, so the refusal could not
+	// go back to the client; set them aside, let fosite check the client and
+	// redirect URI, and answer request_not_supported there (OIDC Core 6.1).
+	unsupported := requestObjectError(r.Form)
+	if unsupported != nil {
+		r.Form.Del("request")
+		r.Form.Del("request_uri")
+	}
 	ar, err := p.oauth.NewAuthorizeRequest(ctx, r)
+	if unsupported != nil && (err == nil || (ar != nil && ar.IsRedirectURIValid())) {
+		p.writeAuthorizeError(w, r, ar, unsupported)
+		return
+	}
 	if err != nil {
 		p.authorizeError(w, r, ar, err)
 		return
@@ -104,7 +127,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	// fosite checks PKCE only when it issues the code; refuse before the
 	// user signs in for nothing.
 	if client.IsPublic() && (form.Get("code_challenge") == "" || form.Get("code_challenge_method") != "S256") {
-		p.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE with code_challenge_method=S256."))
+		p.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE with code_challenge_method=S256."))
 		return
 	}
 	req := login.AuthRequest{
@@ -121,7 +144,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if v := form.Get("max_age"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			p.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer."))
+			p.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer."))
 			return
 		}
 		req.MaxAge = n
@@ -129,7 +152,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if hint := form.Get("id_token_hint"); hint != "" {
 		sub, err := p.hintSubject(r, hint)
 		if err != nil {
-			p.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("The id_token_hint is not an ID token this provider issued."))
+			p.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("The id_token_hint is not an ID token this provider issued."))
 			return
 		}
 		req.HintSubject = sub
@@ -137,7 +160,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 
 	out, err := p.Login.Authorize(ctx, w, r, req)
 	if errors.Is(err, login.ErrLoginRequired) {
-		p.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired)
+		p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired)
 		return
 	}
 	if err != nil {
@@ -153,7 +176,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	scopes := ar.GetRequestedScopes()
 	if out.Flow != nil && out.Flow.ConsentDenied {
 		_ = p.Login.Flows.Consume(ctx, out.Flow.ID)
-		p.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 		return
 	}
 	consented := out.Flow != nil && out.Flow.ConsentDone && covers(out.Flow.GrantedScopes, scopes)
@@ -170,7 +193,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if needConsent {
 		if slices.Contains(req.Prompt, "none") {
-			p.oauth.WriteAuthorizeError(ctx, w, ar, fosite.ErrConsentRequired)
+			p.writeAuthorizeError(w, r, ar, fosite.ErrConsentRequired)
 			return
 		}
 		fl, err := p.Login.InteractionFlow(ctx, w, r, out, req)
@@ -209,7 +232,18 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.authorizeError(w, r, ar, err)
 		return
 	}
-	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
+	p.writeAuthorizeResponse(w, r, ar, resp)
+}
+
+// requestObjectError is the refusal for a request or request_uri parameter.
+func requestObjectError(form url.Values) error {
+	switch {
+	case form.Get("request_uri") != "":
+		return fosite.ErrRequestURINotSupported.WithHint("Request objects by reference are not supported.")
+	case form.Get("request") != "":
+		return fosite.ErrRequestNotSupported.WithHint("Request objects are not supported.")
+	}
+	return nil
 }
 
 // claimsACR reads the acr the claims parameter asks for (OIDC Core 5.5.1.1):
@@ -267,7 +301,80 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 		p.Log.ErrorContext(r.Context(), "authorize", "err", err)
 		err = fosite.ErrServerError.WithWrap(err)
 	}
+	p.writeAuthorizeError(w, r, ar, err)
+}
+
+// writeAuthorizeError sends an authorization error back to the client's
+// redirect URI when fosite verified it. When it did not (unknown client,
+// unregistered redirect_uri, a request that never got that far), the error
+// is for the person at the browser: an HTML page with the OAuth error code
+// in small print, never raw JSON and never a redirect (RFC 6749 4.1.2.1).
+func (p *Provider) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if ar == nil || !ar.IsRedirectURIValid() {
+		status := http.StatusBadRequest
+		if rfc.CodeField >= 500 {
+			status = rfc.CodeField
+		}
+		p.Render.ErrorCode(w, status, "This sign-in link does not work", errorExplanation(rfc), rfc.ErrorField)
+		return
+	}
+	if ar.GetResponseMode() == fosite.ResponseModeFormPost {
+		v := rfc.ToValues()
+		v.Set("state", ar.GetState())
+		p.formPost(w, ar, v)
+		return
+	}
 	p.oauth.WriteAuthorizeError(r.Context(), w, ar, err)
+}
+
+// errorExplanation says in plain words why an authorization request that
+// cannot go back to its application failed.
+func errorExplanation(rfc *fosite.RFC6749Error) string {
+	switch rfc.ErrorField {
+	case fosite.ErrInvalidClient.ErrorField:
+		return "The application that sent you here is not known to this sign-in service. Go back to it and try again, or tell its administrator."
+	case fosite.ErrInvalidRequest.ErrorField:
+		if strings.Contains(rfc.HintField, "redirect_uri") {
+			return "The application that sent you here asked to return to an address it has not registered, so we cannot send you back. Tell its administrator."
+		}
+	case fosite.ErrServerError.ErrorField, fosite.ErrTemporarilyUnavailable.ErrorField:
+		return "Something went wrong on our side. Please try again in a moment."
+	}
+	return "The application that sent you here made a request we cannot complete. Go back to it and try again."
+}
+
+// writeAuthorizeResponse sends the code: a redirect, or for
+// response_mode=form_post a page that posts it (OAuth 2.0 Form Post
+// Response Mode), rendered by us so it carries the product's headers.
+func (p *Provider) writeAuthorizeResponse(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, resp fosite.AuthorizeResponder) {
+	if ar.GetResponseMode() == fosite.ResponseModeFormPost {
+		p.formPost(w, ar, resp.GetParameters())
+		return
+	}
+	p.oauth.WriteAuthorizeResponse(r.Context(), w, ar, resp)
+}
+
+// formPost renders the auto-submitting form; the script that submits it is
+// a static file, so the page's CSP (script-src 'self') allows it, and the
+// form-action directive allows posting to the client's redirect URI.
+func (p *Provider) formPost(w http.ResponseWriter, ar fosite.AuthorizeRequester, params url.Values) {
+	redir := *ar.GetRedirectURI()
+	redir.Fragment = ""
+	type field struct{ Name, Value string }
+	var fields []field
+	keys := slices.Sorted(maps.Keys(params))
+	for _, k := range keys {
+		for _, v := range params[k] {
+			fields = append(fields, field{k, v})
+		}
+	}
+	w.Header().Set("Pragma", "no-cache")
+	p.Render.Render(w, http.StatusOK, "form_post", templates.Page{Title: "Returning to the application",
+		Data: struct {
+			Action string
+			Fields []field
+		}{redir.String(), fields}})
 }
 
 func (p *Provider) hintSubject(r *http.Request, hint string) (string, error) {

@@ -70,7 +70,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	if lr.redirect != "" {
 		c, ok := p.Clients.Get(lr.clientID)
-		if !ok || !slices.Contains(c.PostLogoutRedirectURIs, lr.redirect) {
+		if !ok || !slices.ContainsFunc(c.PostLogoutRedirectURIs, func(u string) bool { return sameURI(u, lr.redirect) }) {
 			p.Render.Error(w, http.StatusBadRequest, "Invalid sign-out request",
 				"The post_logout_redirect_uri is not registered for this application.")
 			return

@@ -96,6 +96,15 @@ func (r *Renderer) Error(w http.ResponseWriter, status int, title, msg string) {
 	r.Render(w, status, "error", Page{Title: title, Error: msg})
 }
 
+// ErrorCode is Error with a protocol error code (an OAuth error) shown in
+// small print, for people who report the problem to an administrator.
+func (r *Renderer) ErrorCode(w http.ResponseWriter, status int, title, msg, code string) {
+	r.Render(w, status, "error", Page{Title: title, Error: msg, Data: ErrorDetail{Code: code}})
+}
+
+// ErrorDetail is the error page's Data.
+type ErrorDetail struct{ Code string }
+
 // Static serves the embedded static assets under /static/.
 func Static() http.Handler {
 	sub, err := fs.Sub(staticFS, "static")

@@ -79,14 +79,28 @@ func StartServer(t testing.TB, dsn string, o ServerOptions) *Server {
 	return &Server{URL: cfg.Issuer, Config: cfg, Store: st, App: app, HTTP: hs}
 }
 
-// AddUser creates a user with a password and returns its ID.
+// AddUser creates a user with a password and returns its ID. Like
+// `latchkey user add` without --verified, the address is not yet proven:
+// the test kit sets nothing production does not.
 func (s *Server) AddUser(t testing.TB, email, pw string) string {
+	t.Helper()
+	return s.addUser(t, &store.User{Email: email}, pw)
+}
+
+// AddVerifiedUser is AddUser for an address the admin vouches for
+// (`latchkey user add --verified --name NAME`).
+func (s *Server) AddVerifiedUser(t testing.TB, email, name, pw string) string {
+	t.Helper()
+	return s.addUser(t, &store.User{Email: email, Name: name, EmailVerified: true}, pw)
+}
+
+func (s *Server) addUser(t testing.TB, u *store.User, pw string) string {
 	t.Helper()
 	hash, err := s.App.Hasher.Hash(pw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &store.User{ID: web.RandomString(nil, 16), Email: email, PasswordHash: hash, EmailVerified: true}
+	u.ID, u.PasswordHash = web.RandomString(nil, 16), hash
 	if err := s.Store.CreateUser(context.Background(), u); err != nil {
 		t.Fatalf("add user: %v", err)
 	}
