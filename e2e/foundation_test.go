@@ -175,8 +175,10 @@ func TestAuthorizeRefusals(t *testing.T) {
 		t.Run("unknown client", func(t *testing.T) {
 			r := newRP(t, srv.URL, "nosuch", "x", shopCallback, "openid")
 			p := testkit.NewBrowser(t, shopCallback).Get(r.start().URL)
-			if p.Location != "" || p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, "invalid_client") {
-				t.Fatalf("got %d %q %.300s, want 401 invalid_client", p.Status, p.Location, p.Body)
+			// Nowhere to redirect: a page for the person, not JSON.
+			if p.Location != "" || p.Status != http.StatusBadRequest || !strings.Contains(p.Body, "<code>invalid_client</code>") ||
+				!strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") {
+				t.Fatalf("got %d %q %.300s, want an HTML 400 naming invalid_client", p.Status, p.Location, p.Body)
 			}
 		})
 		t.Run("public client without PKCE", func(t *testing.T) {

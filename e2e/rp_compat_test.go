@@ -237,6 +237,16 @@ func TestErrorPagesOnPhones(t *testing.T) {
 	authURL := srv.URL + "/oauth2/auth?" + url.Values{"client_id": {"web"}, "response_type": {"code"}, "scope": {"openid email"},
 		"redirect_uri": {cb}, "state": {state}, "nonce": {"n-0123456789"}, "response_mode": {"form_post"}}.Encode()
 	browse(t, ctx, "sign in with form_post", chromedp.Navigate(authURL), chromePassword("phone@example.com", "phone's good password"))
+	// A browser that can make passkeys is offered one first; decline.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(posted) == 0 && time.Now().Before(deadline) {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		if strings.Contains(loc, "/account/passkeys/suggest") {
+			browse(t, ctx, "decline the passkey", chromedp.Click(chromedp.CSS(`button[name=decision][value=later]`)))
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	select {
 	case f := <-posted:
 		if f.Get("code") == "" || f.Get("state") != state {
