@@ -29,7 +29,11 @@ func answer(p *testkit.Page, email string) string {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		b.WriteString(k + ": " + strings.Join(p.Header.Values(k), " | ") + "\n")
+		v := strings.Join(p.Header.Values(k), " | ")
+		if k == "X-Request-Id" {
+			v = "MASKED" // per request by design
+		}
+		b.WriteString(k + ": " + v + "\n")
 	}
 	b.WriteString(strings.ReplaceAll(p.Body, email, "EMAIL"))
 	return perRequest.ReplaceAllString(b.String(), "${1}${2}MASKED")

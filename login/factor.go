@@ -75,3 +75,11 @@ type StateUpdater interface {
 	Factor
 	Settle(fl *Flow)
 }
+
+// StepViewer is a factor whose part of the login page depends on the flow
+// (the magic link's "we sent a code" form): StepView returns what the page
+// shows for it, nil for the default.
+type StepViewer interface {
+	Factor
+	StepView(fl *Flow) any
+}

@@ -46,7 +46,7 @@ type loginView struct {
 	Identifier string
 	Offers     map[string]bool
 	Signup     bool
-	Factor     map[Method]any
+	Factor     map[string]any
 }
 
 func (p *Pages) show(w http.ResponseWriter, r *http.Request) {
@@ -105,6 +105,14 @@ func (p *Pages) renderStep(w http.ResponseWriter, r *http.Request, status int, f
 	}
 	for _, m := range offers {
 		v.Offers[string(m)] = true
+		if f, ok := p.Factor(m); ok {
+			if sv, ok := f.(StepViewer); ok {
+				if v.Factor == nil {
+					v.Factor = map[string]any{}
+				}
+				v.Factor[string(m)] = sv.StepView(fl)
+			}
+		}
 	}
 	if fl.ClientID != "" && p.ClientName != nil {
 		v.ClientName = p.ClientName(fl.ClientID)
@@ -157,7 +165,14 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	metrics.From(ctx).SignIn(string(method), metrics.Success)
-	fl, err = p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error {
+	p.Complete(w, r, fl.ID, browser, f, res)
+}
+
+// Complete records a verified factor's result in the flow and goes on to
+// the next step (or finishes). Factors with their own routes (the magic
+// link's confirmation) end here too.
+func (p *Pages) Complete(w http.ResponseWriter, r *http.Request, flowID, browser string, f Factor, res Result) {
+	fl, err := p.Flows.Apply(r.Context(), flowID, browser, func(fl *Flow) error {
 		if fl.LoginDone || (fl.UserID != "" && fl.UserID != res.UserID) {
 			return ErrFlowNotFound
 		}

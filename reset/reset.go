@@ -17,7 +17,6 @@ package reset
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -153,7 +152,7 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusTooManyRequests, browser, fl.ID, "Forgot password", magiclink.ErrTooMany.Error(), ask)
 		return
 	}
-	sent := view{Step: "sent", FlowID: fl.ID, Email: email, Expires: human(h.Proofs.TTL)}
+	sent := view{Step: "sent", FlowID: fl.ID, Email: email, Expires: magiclink.Human(h.Proofs.TTL)}
 	if !addrOK {
 		// Enough mails to this address lately: the same page, no mail.
 		h.render(w, http.StatusOK, browser, fl.ID, "Check your email", "", sent)
@@ -174,7 +173,7 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 		// server, so its timing tells nothing either.
 		_ = h.Postman.Send(ctx, lkmail.Recover, u.Email, lkmail.Vars{
 			Link: h.Issuer + "/recover/link?t=" + url.QueryEscape(iss.Token), Code: iss.Code,
-			Expires: human(h.Proofs.TTL), IP: web.ClientIP(r), When: now})
+			Expires: magiclink.Human(h.Proofs.TTL), IP: web.ClientIP(r), When: now})
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		h.unavailable(w, r, err)
 		return
@@ -196,7 +195,7 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sent := view{Step: "sent", FlowID: fl.ID, Expires: human(h.Proofs.TTL)}
+	sent := view{Step: "sent", FlowID: fl.ID, Expires: magiclink.Human(h.Proofs.TTL)}
 	if !h.Pages.Kit.CheckCSRF(r, fl.ID) {
 		h.render(w, http.StatusForbidden, browser, fl.ID, "Check your email", "This form expired. Please try again.", sent)
 		return
@@ -401,21 +400,4 @@ func (h *Handler) noLink(w http.ResponseWriter, r *http.Request, err error) {
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	h.Pages.Log.Error("recover", "path", r.URL.Path, "err", err)
 	h.Pages.Render.Error(w, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
-}
-
-// human writes a TTL as people read it: "15 minutes", "1 hour".
-func human(d time.Duration) string {
-	switch {
-	case d%time.Hour == 0 && d >= time.Hour:
-		if d == time.Hour {
-			return "1 hour"
-		}
-		return fmt.Sprintf("%d hours", d/time.Hour)
-	case d%time.Minute == 0 && d >= time.Minute:
-		if d == time.Minute {
-			return "1 minute"
-		}
-		return fmt.Sprintf("%d minutes", d/time.Minute)
-	}
-	return d.String()
 }

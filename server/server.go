@@ -157,6 +157,23 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		return u.Email
 	}
 	pages := &login.Pages{Service: svc, Render: render, ClientName: clients.Name, Signup: cfg.Signup, Emails: emails}
+	proofs := &magiclink.Proofs{Store: st, Keys: kr, TTL: cfg.MagicLink.TTL.Duration, Rand: opts.Rand}
+	magic := &magiclink.Factor{Proofs: proofs, Users: st, Postman: postman, Pages: pages,
+		Issuer: strings.TrimSuffix(issuer.String(), "/"), AsSecond: cfg.MagicLink.SecondFactor, Log: log,
+		HasStrong: func(ctx context.Context, userID string) (bool, error) {
+			// TOTP or a passkey: those are the user's second factor.
+			for _, f := range svc.Factors {
+				if _, ok := f.(login.SecondFactor); !ok {
+					continue
+				}
+				if on, err := f.(login.Enrollable).Enrolled(ctx, userID); err != nil || on {
+					return on, err
+				}
+			}
+			return false, nil
+		}}
+	svc.Factors = append(svc.Factors, magic)
+
 	cons := &consent.Service{Store: st, Flows: flows, Sessions: sessions, Kit: kit, Render: render, ClientName: clients.Name, Emails: emails}
 	prov := provider.New(&provider.Provider{
 		Issuer: issuer.String(), Clients: clients, Keys: keys, Login: svc, Consent: cons,
@@ -186,7 +203,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	}
 	totpPages.Mount(r)
 	recoveryPages.Mount(r)
-	proofs := &magiclink.Proofs{Store: st, Keys: kr, TTL: cfg.MagicLink.TTL.Duration, Rand: opts.Rand}
+	magic.Mount(r)
 	(&reset.Handler{Pages: pages, Users: st, Proofs: proofs, Postman: postman, Hasher: hasher,
 		Issuer: strings.TrimSuffix(issuer.String(), "/"),
 		EndSessions: func(ctx context.Context, userID string) error {

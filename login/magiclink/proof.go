@@ -191,3 +191,20 @@ func (p *Proofs) window() time.Duration {
 	}
 	return 15 * time.Minute
 }
+
+// Human writes a TTL as people read it: "15 minutes", "1 hour".
+func Human(d time.Duration) string {
+	unit := func(n time.Duration, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	}
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return unit(d/time.Hour, "hour", "hours")
+	case d >= time.Minute && d%time.Minute == 0:
+		return unit(d/time.Minute, "minute", "minutes")
+	}
+	return d.String()
+}
