@@ -33,10 +33,7 @@ func suggestion(p *testkit.Page) (bool, string) {
 // now" continues the sign-in and quiets the offer on that browser.
 func TestPasskeySuggestion(t *testing.T) {
 	eachBackend(t, func(t *testing.T, dsn string) {
-		srv := testkit.StartServer(t, dsn, testkit.ServerOptions{Configure: func(cfg *config.Config) {
-			standardClients(cfg)
-			cfg.DevMode = true
-		}})
+		srv, in := mailServer(t, dsn, testkit.NewClock(), nil, func(cfg *config.Config) { cfg.DevMode = true })
 		srv.AddUser(t, "sam@example.com", "sam's long password")
 		shop := newRP(t, srv.URL, "shop", shopSecret, shopCallback, "openid")
 		signInWebAuthn := func(b *testkit.Browser, url, email, pw, webauthn string) *testkit.Page {
@@ -84,8 +81,8 @@ func TestPasskeySuggestion(t *testing.T) {
 
 		// Right after sign-up.
 		nb := testkit.NewBrowser(t)
-		f := nb.Get(srv.URL+"/signup").FormWithButton(t, "", "")
-		f.Set("identifier", "fresh@example.com").Set("password", "a fresh long passphrase").Set("webauthn", "1")
+		f := signupProve(t, nb, nb.Get(srv.URL+"/signup"), in, "fresh@example.com", "").FormWithButton(t, "", "")
+		f.Set("password", "a fresh long passphrase").Set("webauthn", "1")
 		p = nb.Submit(f)
 		if ok, next := suggestion(p); !ok || next != "/" {
 			t.Fatalf("no suggestion after sign-up: %s (continue %q)", p.URL, next)

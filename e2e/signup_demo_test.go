@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,12 +10,34 @@ import (
 	"latchkey/internal/testkit"
 )
 
+// signupProve fills /signup's first step (email and name), reads the code
+// from the mail and types it; the answer is the password step.
+func signupProve(t *testing.T, b *testkit.Browser, page *testkit.Page, in *inbox, email, name string) *testkit.Page {
+	t.Helper()
+	if page.Find("input", map[string]string{"name": "identifier", "type": "email", "autocomplete": "username"}) == nil ||
+		page.Find("input", map[string]string{"name": "name"}) == nil {
+		t.Fatalf("sign-up form lacks the SPEC.md fields:\n%.1500s", page.Body)
+	}
+	page = b.Submit(formWithSubmit(t, page).Set("identifier", email).Set("name", name))
+	if page.Status != http.StatusOK || page.Find("input", map[string]string{"name": "code", "autocomplete": "one-time-code"}) == nil {
+		t.Fatalf("after giving the email: %d\n%.1500s", page.Status, page.Body)
+	}
+	_, code := linkAndCode(t, in.wait(t, strings.ToLower(email), "Confirm your email"))
+	page = b.Submit(page.FormWithButton(t, "method", "magic_link").Set("code", code))
+	if page.URL.Path != "/signup/password" || page.Find("input", map[string]string{"name": "password", "autocomplete": "new-password"}) == nil {
+		t.Fatalf("after the code: %d %s\n%.1500s", page.Status, page.URL, page.Body)
+	}
+	return page
+}
+
 // TestSignupThroughDemo is the newcomer's path: the built-in demo relying
-// party starts a flow, the user creates an account on /signup (weak
-// passwords refused), consents, and the demo shows the ID token's claims.
+// party starts a flow, the user proves the address by the mailed code
+// (email first), chooses a password (weak ones refused), consents, and the
+// demo shows the ID token's claims; the account has the name given and a
+// verified address. Signing up again with the address only mails its owner.
 func TestSignupThroughDemo(t *testing.T) {
 	eachBackend(t, func(t *testing.T, dsn string) {
-		srv := testkit.StartServer(t, dsn, testkit.ServerOptions{Configure: func(cfg *config.Config) { cfg.DevMode = true }})
+		srv, in := mailServer(t, dsn, testkit.NewClock(), nil, func(cfg *config.Config) { cfg.DevMode = true })
 		b := testkit.NewBrowser(t)
 		page := b.Get(srv.URL + "/demo")
 		if page.Status != http.StatusOK {
@@ -25,21 +48,15 @@ func TestSignupThroughDemo(t *testing.T) {
 			t.Fatalf("demo did not lead to /login: %s", page.URL)
 		}
 		page = b.Get(srv.URL + "/signup?flow=" + page.URL.Query().Get("flow"))
-		if page.Find("input", map[string]string{"name": "identifier", "type": "email", "autocomplete": "username"}) == nil ||
-			page.Find("input", map[string]string{"name": "password", "autocomplete": "new-password"}) == nil {
-			t.Fatalf("sign-up form lacks the SPEC.md fields:\n%s", page.Body)
-		}
+		page = signupProve(t, b, page, in, "new@example.com", "Nova Newcomer")
 		for _, weak := range []string{"short", "password123", "new@example.com"} {
-			f := formWithSubmit(t, page)
-			f.Set("identifier", "new@example.com").Set("password", weak)
-			p := b.Submit(f)
+			p := b.Submit(formWithSubmit(t, page).Set("password", weak))
 			if p.Status != http.StatusBadRequest || p.Find("p", map[string]string{"role": "alert"}) == nil {
 				t.Fatalf("weak password %q: status %d", weak, p.Status)
 			}
 		}
-		f := formWithSubmit(t, page)
-		f.Set("identifier", "new@example.com").Set("password", "a sturdy new passphrase")
-		page = b.Submit(f)
+		pwForm := formWithSubmit(t, page).Set("password", "a sturdy new passphrase")
+		page = b.Submit(pwForm)
 		if !strings.HasPrefix(page.URL.Path, "/consent") {
 			t.Fatalf("after sign-up: %d %s\n%.800s", page.Status, page.URL, page.Body)
 		}
@@ -49,15 +66,38 @@ func TestSignupThroughDemo(t *testing.T) {
 			!strings.Contains(claims, "new@example.com") {
 			t.Fatalf("demo did not show the claims: %d %s\n%.1500s", page.Status, page.URL, page.Body)
 		}
+		u, err := srv.Store.UserByEmail(context.Background(), "new@example.com")
+		if err != nil || !u.EmailVerified || u.Name != "Nova Newcomer" {
+			t.Fatalf("account after sign-up: %+v %v; want verified, named", u, err)
+		}
+		// The proof made one account; posting its password form again does not.
+		if p := b.Submit(pwForm); p.Status == http.StatusOK && strings.HasPrefix(p.URL.Path, "/consent") {
+			t.Fatal("the sign-up proof was used twice")
+		}
 
-		// The address is taken now.
+		// The address is taken now: the same page, and its owner is mailed.
 		b2 := testkit.NewBrowser(t)
 		p := b2.Get(srv.URL + "/signup")
-		f = formWithSubmit(t, p)
-		f.Set("identifier", "NEW@example.com").Set("password", "another sturdy passphrase")
-		if p = b2.Submit(f); p.Status != http.StatusConflict {
-			t.Fatalf("duplicate sign-up: %d", p.Status)
+		p = b2.Submit(formWithSubmit(t, p).Set("identifier", "NEW@example.com"))
+		if p.Status != http.StatusOK || p.Find("input", map[string]string{"name": "code"}) == nil {
+			t.Fatalf("sign-up with a taken address: %d\n%.800s", p.Status, p.Body)
 		}
+		if m := in.wait(t, "NEW@example.com", "already have"); mailCode.MatchString(m.Text) {
+			t.Errorf("the existing-account mail carries a sign-up code:\n%s", m.Text)
+		}
+	})
+}
+
+// TestSignupSameForUnknown is issue 9's acceptance 4 for /signup.
+func TestSignupSameForUnknown(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		srv, in := mailServer(t, dsn, testkit.NewClock(), nil, nil)
+		srv.AddUser(t, "known@example.com", "a known user's password")
+		sameForKnownAndUnknown(t, srv, "/signup", "known@example.com", "nobody@example.com", func(b *testkit.Browser, email string) *testkit.Page {
+			return b.Submit(formWithSubmit(t, b.Get(srv.URL+"/signup")).Set("identifier", email).Set("name", "Sam"))
+		})
+		in.wait(t, "known@example.com", "already have")
+		in.wait(t, "nobody@example.com", "Confirm your email")
 	})
 }
 
@@ -69,8 +109,7 @@ func TestSignupOff(t *testing.T) {
 	}
 }
 
-// formWithSubmit finds the page's only form (the sign-up form has a plain
-// submit button).
+// formWithSubmit finds the page's form with a plain submit button.
 func formWithSubmit(t *testing.T, p *testkit.Page) *testkit.Form {
 	t.Helper()
 	return p.FormWithButton(t, "", "")

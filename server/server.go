@@ -199,7 +199,8 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		(&demo.RP{Issuer: issuer.String(), Seal: kr, Kit: kit, Render: render, Log: log}).Mount(r)
 	}
 	if cfg.Signup {
-		(&signup.Handler{Pages: pages, Users: st, Hasher: hasher}).Mount(r)
+		(&signup.Handler{Pages: pages, Users: st, Hasher: hasher, Proofs: proofs, Postman: postman,
+			Issuer: strings.TrimSuffix(issuer.String(), "/")}).Mount(r)
 	}
 	totpPages.Mount(r)
 	recoveryPages.Mount(r)

@@ -2,15 +2,20 @@ package signup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"latchkey/login"
+	"latchkey/login/magiclink"
 	"latchkey/login/password"
+	lkmail "latchkey/mail"
 	"latchkey/store"
 	"latchkey/templates"
 	"latchkey/web"
@@ -19,27 +24,67 @@ import (
 // Users creates accounts; store.Store implements it.
 type Users interface {
 	CreateUser(ctx context.Context, u *store.User) error
+	UserByEmail(ctx context.Context, email string) (*store.User, error)
 }
 
 // Handler serves /signup.
 type Handler struct {
-	Pages  *login.Pages
-	Users  Users
-	Hasher *password.Hasher
+	Pages   *login.Pages
+	Users   Users
+	Hasher  *password.Hasher
+	Proofs  *magiclink.Proofs
+	Postman *lkmail.Postman
+	// Issuer is the absolute base URL links in mails start with.
+	Issuer string
 }
 
-// Mount registers /signup.
+// Mount registers the routes:
+//
+//	GET|POST /signup?flow=ID          the email (and a name); POST mails a link and code
+//	POST     /signup/code?flow=ID     the code, in the tab that asked
+//	GET|POST /signup/link?t=TOKEN     the mailed link: a confirmation page, then its button
+//	GET|POST /signup/password?flow=ID the password, once the address is proven
 func (h *Handler) Mount(r *mux.Router) {
 	r.HandleFunc("/signup", h.show).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/signup", h.submit).Methods(http.MethodPost)
+	r.HandleFunc("/signup", h.request).Methods(http.MethodPost)
+	r.HandleFunc("/signup/code", h.code).Methods(http.MethodPost)
+	r.HandleFunc("/signup/link", h.linkPage).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/signup/link", h.link).Methods(http.MethodPost)
+	r.HandleFunc("/signup/password", h.passwordPage).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/signup/password", h.create).Methods(http.MethodPost)
+}
+
+// stateKey keeps the proven address (and the name given) in the flow until
+// the password is set.
+const stateKey login.Method = "signup"
+
+type proven struct {
+	Email string    `json:"email"`
+	Name  string    `json:"name,omitempty"`
+	At    time.Time `json:"at"`
 }
 
 type view struct {
-	FlowID string
-	Email  string
+	Step    string // ask, sent, confirm, elsewhere, password
+	FlowID  string
+	Email   string
+	Name    string
+	Expires string
+	Token   string
 	// Passkeys loads the script that tells the server the browser can make
 	// a passkey (for the suggestion after sign-up).
 	Passkeys bool
+}
+
+func (h *Handler) render(w http.ResponseWriter, status int, browser, scope, msg string, v view) {
+	_, v.Passkeys = h.Pages.Factor(login.MethodPasskey)
+	title := map[string]string{"sent": "Check your email", "elsewhere": "Open the link where you asked",
+		"password": "Choose a password"}[v.Step]
+	if title == "" {
+		title = "Create an account"
+	}
+	h.Pages.Render.Render(w, status, "signup", templates.Page{Title: title, Error: msg,
+		CSRF: h.Pages.Kit.CSRFToken(browser, scope), Data: v})
 }
 
 func (h *Handler) flow(w http.ResponseWriter, r *http.Request) (*login.Flow, string, bool) {
@@ -56,6 +101,14 @@ func (h *Handler) flow(w http.ResponseWriter, r *http.Request) (*login.Flow, str
 	return fl, browser, true
 }
 
+func (h *Handler) form(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		h.Pages.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return false
+	}
+	return true
+}
+
 func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("flow") == "" {
 		h.Pages.StartLocal(w, r, "/signup")
@@ -65,19 +118,15 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.render(w, http.StatusOK, fl, browser, "", fl.LoginHint)
+	h.render(w, http.StatusOK, browser, fl.ID, "", view{Step: "ask", FlowID: fl.ID, Email: fl.LoginHint})
 }
 
-func (h *Handler) render(w http.ResponseWriter, status int, fl *login.Flow, browser, msg, email string) {
-	_, passkeys := h.Pages.Factor(login.MethodPasskey)
-	h.Pages.Render.Render(w, status, "signup", templates.Page{Title: "Create an account", Error: msg,
-		CSRF: h.Pages.Kit.CSRFToken(browser, fl.ID), Data: view{FlowID: fl.ID, Email: email, Passkeys: passkeys}})
-}
-
-func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
+// request mails a link and a code to a new address, or "you already have
+// an account" to a taken one. The page, and the work behind it, are the
+// same either way: the mail, not the page, tells an existing user.
+func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		h.Pages.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !h.form(w, r) {
 		return
 	}
 	fl, browser, ok := h.flow(w, r)
@@ -85,17 +134,188 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := strings.TrimSpace(r.PostForm.Get("identifier"))
+	ask := view{Step: "ask", FlowID: fl.ID, Email: email, Name: r.PostForm.Get("name")}
 	if !h.Pages.Kit.CheckCSRF(r, fl.ID) {
-		h.render(w, http.StatusForbidden, fl, browser, "This form expired. Please try again.", email)
+		h.render(w, http.StatusForbidden, browser, fl.ID, "This form expired. Please try again.", ask)
 		return
 	}
-	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
-		h.render(w, http.StatusBadRequest, fl, browser, "Enter a valid email address.", email)
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 320 {
+		h.render(w, http.StatusBadRequest, browser, fl.ID, "Enter a valid email address.", ask)
+		return
+	}
+	name, err := store.CleanName(r.PostForm.Get("name"))
+	if err != nil {
+		h.render(w, http.StatusBadRequest, browser, fl.ID, "Your name is "+err.Error()+".", ask)
+		return
+	}
+	addrOK, ipOK, err := h.Proofs.Allow(ctx, magiclink.PurposeSignup, email, web.ClientIP(r))
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	if !ipOK {
+		h.render(w, http.StatusTooManyRequests, browser, fl.ID, magiclink.ErrTooMany.Error(), ask)
+		return
+	}
+	sent := view{Step: "sent", FlowID: fl.ID, Email: email, Expires: magiclink.Human(h.Proofs.TTL)}
+	if !addrOK {
+		h.render(w, http.StatusOK, browser, fl.ID, "", sent)
+		return
+	}
+	now := h.Pages.Now().UTC()
+	data, _ := json.Marshal(proven{Email: email, Name: name})
+	iss, err := h.Proofs.Issue(ctx, magiclink.PurposeSignup, email, fl.ID, data, now)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	u, err := h.Users.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.unavailable(w, r, err)
+		return
+	}
+	vars := lkmail.Vars{Expires: magiclink.Human(h.Proofs.TTL), IP: web.ClientIP(r), When: now}
+	kind := lkmail.Signup
+	if u != nil {
+		// The account exists: its owner is told to sign in; the proof
+		// stored above is never sent (so the two paths do the same work).
+		kind, vars.Link = lkmail.SignupExisting, h.Issuer+"/login"
+	} else {
+		vars.Link, vars.Code = h.Issuer+"/signup/link?t="+url.QueryEscape(iss.Token), iss.Code
+	}
+	_ = h.Postman.Send(ctx, kind, email, vars) // in the background
+	h.render(w, http.StatusOK, browser, fl.ID, "", sent)
+}
+
+func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !h.form(w, r) {
+		return
+	}
+	fl, browser, ok := h.flow(w, r)
+	if !ok {
+		return
+	}
+	sent := view{Step: "sent", FlowID: fl.ID, Expires: magiclink.Human(h.Proofs.TTL)}
+	if !h.Pages.Kit.CheckCSRF(r, fl.ID) {
+		h.render(w, http.StatusForbidden, browser, fl.ID, "This form expired. Please try again.", sent)
+		return
+	}
+	t, err := h.Proofs.UseCode(ctx, magiclink.PurposeSignup, fl.ID, r.PostForm.Get("code"))
+	if errors.Is(err, magiclink.ErrNoProof) {
+		h.render(w, http.StatusUnauthorized, browser, fl.ID, magiclink.ErrNoProof.Error(), sent)
+		return
+	}
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	h.proven(w, r, fl.ID, browser, t)
+}
+
+func (h *Handler) linkPage(w http.ResponseWriter, r *http.Request) {
+	browser := h.Pages.Kit.BrowserID(w, r)
+	token := r.URL.Query().Get("t")
+	t, err := h.Proofs.Peek(r.Context(), magiclink.PurposeSignup, token)
+	if err != nil {
+		h.noLink(w, r, err)
+		return
+	}
+	if _, err := h.Pages.Flows.Get(r.Context(), t.FlowID, browser); err != nil {
+		h.render(w, http.StatusOK, browser, "", "", view{Step: "elsewhere"})
+		return
+	}
+	h.render(w, http.StatusOK, browser, "signup-link", "", view{Step: "confirm", Token: token})
+}
+
+func (h *Handler) link(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !h.form(w, r) {
+		return
+	}
+	browser := h.Pages.Kit.BrowserID(w, r)
+	token := r.URL.Query().Get("t")
+	if !h.Pages.Kit.CheckCSRF(r, "signup-link") {
+		h.Pages.Render.Error(w, http.StatusForbidden, "This page expired", "Open the link from the email again.")
+		return
+	}
+	peek, err := h.Proofs.Peek(ctx, magiclink.PurposeSignup, token)
+	if err != nil {
+		h.noLink(w, r, err)
+		return
+	}
+	if _, err := h.Pages.Flows.Get(ctx, peek.FlowID, browser); err != nil {
+		h.render(w, http.StatusOK, browser, "", "", view{Step: "elsewhere"})
+		return
+	}
+	t, err := h.Proofs.UseLink(ctx, magiclink.PurposeSignup, token, peek.FlowID)
+	if err != nil {
+		h.noLink(w, r, err)
+		return
+	}
+	h.proven(w, r, t.FlowID, browser, t)
+}
+
+func (h *Handler) proven(w http.ResponseWriter, r *http.Request, flowID, browser string, t *store.EmailToken) {
+	var p proven
+	_ = json.Unmarshal(t.Data, &p)
+	p.Email, p.At = t.Email, h.Pages.Now().UTC()
+	_, err := h.Pages.Flows.Apply(r.Context(), flowID, browser, func(fl *login.Flow) error {
+		return fl.SetState(stateKey, p)
+	})
+	if err != nil {
+		h.Pages.Expired(w, err)
+		return
+	}
+	http.Redirect(w, r, "/signup/password?flow="+url.QueryEscape(flowID), http.StatusSeeOther)
+}
+
+func (h *Handler) provenOf(fl *login.Flow) (proven, bool) {
+	var p proven
+	ok, err := fl.GetState(stateKey, &p)
+	if err != nil || !ok || p.Email == "" || h.Pages.Now().UTC().Sub(p.At) > h.Proofs.TTL {
+		return proven{}, false
+	}
+	return p, true
+}
+
+func (h *Handler) passwordPage(w http.ResponseWriter, r *http.Request) {
+	fl, browser, ok := h.flow(w, r)
+	if !ok {
+		return
+	}
+	p, ok := h.provenOf(fl)
+	if !ok {
+		h.Pages.Expired(w, login.ErrFlowNotFound)
+		return
+	}
+	h.render(w, http.StatusOK, browser, fl.ID, "", view{Step: "password", FlowID: fl.ID, Email: p.Email})
+}
+
+// create makes the account with its proven (verified) address, the name
+// given and the password, and signs it in with the password factor.
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !h.form(w, r) {
+		return
+	}
+	fl, browser, ok := h.flow(w, r)
+	if !ok {
+		return
+	}
+	p, ok := h.provenOf(fl)
+	if !ok {
+		h.Pages.Expired(w, login.ErrFlowNotFound)
+		return
+	}
+	v := view{Step: "password", FlowID: fl.ID, Email: p.Email}
+	if !h.Pages.Kit.CheckCSRF(r, fl.ID) {
+		h.render(w, http.StatusForbidden, browser, fl.ID, "This form expired. Please try again.", v)
 		return
 	}
 	pw := r.PostForm.Get("password")
-	if err := password.CheckNew(pw, email); err != nil {
-		h.render(w, http.StatusBadRequest, fl, browser, "Choose another password: "+strings.TrimPrefix(err.Error(), password.ErrWeak.Error()+": ")+".", email)
+	if err := password.CheckNew(pw, p.Email); err != nil {
+		h.render(w, http.StatusBadRequest, browser, fl.ID, "Choose another password: "+strings.TrimPrefix(err.Error(), password.ErrWeak.Error()+": ")+".", v)
 		return
 	}
 	hash, err := h.Hasher.Hash(pw)
@@ -103,27 +323,47 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Fail(w, r, err)
 		return
 	}
-	u := &store.User{ID: web.RandomString(nil, 16), Email: email, PasswordHash: hash}
-	if err := h.Users.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			h.render(w, http.StatusConflict, fl, browser, "An account with this email already exists. Sign in instead.", email)
-			return
-		}
-		h.Pages.Fail(w, r, err)
-		return
-	}
-	login.Record(ctx, h.Pages.Audit, h.Pages.Log, r, h.Pages.Now(), u.ID, "user.signup", "")
+	u := &store.User{ID: web.RandomString(nil, 16), Email: p.Email, Name: p.Name, PasswordHash: hash, EmailVerified: true}
 	res := login.Result{Method: login.MethodPassword, UserID: u.ID, At: h.Pages.Now().UTC()}
-	fl, err = h.Pages.Flows.Apply(ctx, fl.ID, browser, func(fl *login.Flow) error {
-		if fl.UserID != "" || fl.LoginDone {
-			return login.ErrFlowNotFound
+	flowID := fl.ID
+	// The account and the flow change together: the proof leaves the flow
+	// (single use) as the account appears and signs in.
+	fl, err = h.Pages.Flows.Update(ctx, flowID, browser, func(tx context.Context, fl *login.Flow) ([]login.AfterCommit, error) {
+		if _, ok := h.provenOf(fl); !ok || fl.UserID != "" || fl.LoginDone {
+			return nil, login.ErrFlowNotFound
 		}
+		if err := h.Users.CreateUser(tx, u); err != nil {
+			return nil, err
+		}
+		delete(fl.State, stateKey)
 		fl.UserID, fl.Results = u.ID, []login.Result{res}
-		return nil
+		return nil, nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		h.render(w, http.StatusConflict, browser, flowID, "An account with this email already exists. Sign in instead.", v)
+		return
+	case errors.Is(err, login.ErrFlowNotFound):
 		h.Pages.Expired(w, err)
 		return
+	case err != nil:
+		h.unavailable(w, r, err)
+		return
 	}
+	login.Record(ctx, h.Pages.Audit, h.Pages.Log, r, h.Pages.Now(), u.ID, "user.signup", "address proven by email")
 	h.Pages.Continue(w, r, fl, browser)
+}
+
+func (h *Handler) noLink(w http.ResponseWriter, r *http.Request, err error) {
+	if !errors.Is(err, magiclink.ErrNoProof) {
+		h.unavailable(w, r, err)
+		return
+	}
+	h.Pages.Render.Error(w, http.StatusBadRequest, "This link is not valid",
+		"It was already used, expired, or a newer email replaced it. Start the sign-up again.")
+}
+
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	h.Pages.Log.Error("signup", "path", r.URL.Path, "err", err)
+	h.Pages.Render.Error(w, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
 }
