@@ -304,7 +304,7 @@ func (p *Passkeys) jsonViewer(w http.ResponseWriter, r *http.Request) (*Viewer, 
 
 func (p *Passkeys) jsonFail(w http.ResponseWriter, r *http.Request, err error) {
 	p.Account.Log.Error("account passkeys", "path", r.URL.Path, "err", err)
-	web.WriteJSON(w, http.StatusInternalServerError, web.JSONError{Error: "Something went wrong. Please try again in a moment."})
+	web.WriteJSON(w, http.StatusServiceUnavailable, web.JSONError{Error: "Something went wrong. Please try again in a moment."})
 }
 
 func (p *Passkeys) notFoundOrFail(w http.ResponseWriter, r *http.Request, err error) {

@@ -131,7 +131,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	if decision == "allow" {
 		if err := s.Store.RememberConsent(r.Context(), fl.UserID, fl.ClientID, fl.Scopes); err != nil {
-			s.Render.Error(w, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+			s.Render.Error(w, http.StatusServiceUnavailable, "Something went wrong", "Please try again in a moment.")
 			return
 		}
 	}

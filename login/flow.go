@@ -113,8 +113,11 @@ func (fs *Flows) New(ctx context.Context, browserID string, fl *Flow) error {
 // Get loads a live flow of this browser.
 func (fs *Flows) Get(ctx context.Context, id, browserID string) (*Flow, error) {
 	b, err := fs.Store.GetFlow(ctx, id)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrFlowNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load flow: %w", err)
 	}
 	var fl Flow
 	if err := json.Unmarshal(b, &fl); err != nil {

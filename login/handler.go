@@ -366,15 +366,20 @@ func (p *Pages) account(ctx context.Context, r *http.Request, fl *Flow) string {
 
 func (p *Pages) expired(w http.ResponseWriter, err error) {
 	if !errors.Is(err, ErrFlowNotFound) {
+		// Not an expired flow: the database failed, and the user should
+		// retry rather than start over.
 		p.Log.Error("login flow", "err", err)
+		p.Render.Error(w, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
+		return
 	}
 	p.Render.Error(w, http.StatusBadRequest, "This sign-in has expired",
 		"The sign-in page was open too long, was already used, or was opened in another browser.")
 }
 
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
+	// What fails here is the database (or the mailer): worth a retry.
 	p.Log.ErrorContext(r.Context(), "login", "path", r.URL.Path, "err", err)
-	p.Render.Error(w, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+	p.Render.Error(w, http.StatusServiceUnavailable, "Something went wrong", "Please try again in a moment.")
 }
 
 // localReturn accepts only a local page of Latchkey's own, so /login is no

@@ -19,6 +19,7 @@ import (
 	"latchkey/login"
 	"latchkey/metrics"
 	"latchkey/templates"
+	"latchkey/store"
 )
 
 // Mount registers the OIDC endpoints.
@@ -99,6 +100,11 @@ func returnURL(r *http.Request) string {
 
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if !p.redirectAllowed(r) {
+		p.Render.Error(w, http.StatusBadRequest, "Invalid redirect URI",
+			"The application sent you here with a return address it has not registered.")
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		p.Render.ErrorCode(w, http.StatusBadRequest, "This sign-in link does not work",
 			"The request could not be read.", fosite.ErrInvalidRequest.ErrorField)
@@ -246,6 +252,22 @@ func requestObjectError(form url.Values) error {
 	return nil
 }
 
+// redirectAllowed applies exact matching to confidential clients. fosite
+// ignores the port of loopback redirect URIs for every client; RFC 8252
+// 7.3 allows that only for native apps, which are public clients. Other
+// mismatches are left to fosite.
+func (p *Provider) redirectAllowed(r *http.Request) bool {
+	if r.ParseForm() != nil {
+		return true // fosite reports the malformed request
+	}
+	c, ok := p.Clients.Get(r.Form.Get("client_id"))
+	uri := r.Form.Get("redirect_uri")
+	if !ok || c.IsPublic() || uri == "" {
+		return true
+	}
+	return slices.Contains(c.GetRedirectURIs(), uri)
+}
+
 // claimsACR reads the acr the claims parameter asks for (OIDC Core 5.5.1.1):
 // {"id_token":{"acr":{"essential":true,"values":["mfa"]}}}. Other requested
 // claims are served by scope; a malformed parameter asks for nothing.
@@ -297,9 +319,10 @@ func addScopeClaims(c *jwt.IDTokenClaims, scopes fosite.Arguments, email string,
 // never redirected (RFC 6749 4.1.2.1).
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	var rfc *fosite.RFC6749Error
-	if !errors.As(err, &rfc) {
+	if !errors.As(err, &rfc) || isUnavailable(err) {
+		// What is not an OAuth error is the database or the keys failing.
 		p.Log.ErrorContext(r.Context(), "authorize", "err", err)
-		err = fosite.ErrServerError.WithWrap(err)
+		err = fosite.ErrTemporarilyUnavailable.WithWrap(err)
 	}
 	p.writeAuthorizeError(w, r, ar, err)
 }
@@ -401,16 +424,18 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	sess := &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
 	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 	if err != nil {
-		p.logTokenError(ctx, err)
-		p.oauth.WriteAccessError(ctx, w, ar, err)
+		p.tokenError(w, r, ar, err)
 		return
 	}
 	if ar.GetGrantTypes().ExactOne("refresh_token") || ar.GetGrantTypes().ExactOne("authorization_code") {
 		// A user disabled since the grant gets nothing more.
-		if u, err := p.Users.UserByID(ctx, ar.GetSession().GetSubject()); err != nil || u.Disabled {
-			err := fosite.ErrInvalidGrant.WithHint("The user's account is not active.")
-			p.logTokenError(ctx, err)
-			p.oauth.WriteAccessError(ctx, w, ar, err)
+		u, err := p.Users.UserByID(ctx, ar.GetSession().GetSubject())
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			p.tokenError(w, r, ar, unavailable(err))
+			return
+		}
+		if err != nil || u.Disabled {
+			p.tokenError(w, r, ar, fosite.ErrInvalidGrant.WithHint("The user's account is not active."))
 			return
 		}
 	}
@@ -427,8 +452,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.oauth.NewAccessResponse(ctx, ar)
 	if err != nil {
-		p.logTokenError(ctx, err)
-		p.oauth.WriteAccessError(ctx, w, ar, err)
+		p.tokenError(w, r, ar, err)
 		return
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
@@ -437,6 +461,24 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// tokenError answers a failed token request. A code or refresh token that
+// another request used while this one ran is a replay that lost the race
+// (on PostgreSQL both can read it before either commits): it is answered
+// like any replay, invalid_grant, and what the grant issued is revoked, as
+// fosite does when the replay comes later.
+func (p *Provider) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	ctx := r.Context()
+	if ar != nil && (errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || errors.Is(err, fosite.ErrSerializationFailure)) {
+		if rerr := p.revokeGrant(ctx, ar.GetID()); rerr != nil {
+			err = unavailable(rerr)
+		} else {
+			err = fosite.ErrInvalidGrant.WithHint("The authorization code or refresh token was already used.").WithWrap(err)
+		}
+	}
+	err = oauthError(err)
+	p.logTokenError(ctx, err)
+	p.oauth.WriteAccessError(ctx, w, ar, err)
+}
 func (p *Provider) logTokenError(ctx context.Context, err error) {
 	var rfc *fosite.RFC6749Error
 	if errors.As(err, &rfc) && rfc.CodeField < 500 {
@@ -448,6 +490,12 @@ func (p *Provider) logTokenError(ctx context.Context, err error) {
 
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	// Only the Authorization header: a token in the URL ends up in logs
+	// and Referer headers (RFC 6750 5.3).
+	if r.URL.Query().Has("access_token") {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "Send the access token in the Authorization header, not the URL."})
+		return
+	}
 	token := fosite.AccessTokenFromRequest(r)
 	if token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey"`)
@@ -456,12 +504,22 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
 	_, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, sess)
+	if isUnavailable(err) {
+		p.Log.Error("userinfo", "err", err.Error())
+		writeUnavailable(w)
+		return
+	}
 	if err != nil || !ar.GetGrantedScopes().Has("openid") || sess.Claims.Subject == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is invalid, expired or revoked."})
 		return
 	}
 	user, err := p.Users.UserByID(ctx, sess.Claims.Subject)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.Log.Error("userinfo", "err", err.Error())
+		writeUnavailable(w)
+		return
+	}
 	if err != nil || user.Disabled {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
@@ -481,6 +539,13 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	err := p.oauth.NewRevocationRequest(r.Context(), r)
+	// fosite answers 200 to a revocation the database did not store; the
+	// client must know to retry.
+	if isUnavailable(err) {
+		p.Log.Error("revoke", "err", err.Error())
+		writeUnavailable(w)
+		return
+	}
 	p.oauth.WriteRevocationResponse(r.Context(), w, err)
 }
 
@@ -492,10 +557,31 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") == "" && r.ParseForm() == nil && r.PostForm.Get("client_secret") != "" {
 		r.SetBasicAuth(url.QueryEscape(r.PostForm.Get("client_id")), url.QueryEscape(r.PostForm.Get("client_secret")))
 	}
+	// Only a client authenticated by its own credentials may ask: fosite
+	// would also take a bearer access token as the caller, even a public
+	// client's.
+	id, _, ok := r.BasicAuth()
+	caller, uerr := url.QueryUnescape(id)
+	if !ok || uerr != nil {
+		w.Header().Set("WWW-Authenticate", `Basic realm="latchkey"`)
+		p.oauth.WriteIntrospectionError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("Authenticate with the client's credentials."))
+		return
+	}
 	sess := &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
 	ir, err := p.oauth.NewIntrospectionRequest(ctx, r, sess)
+	if isUnavailable(err) {
+		p.Log.Error("introspect", "err", err.Error())
+		writeUnavailable(w)
+		return
+	}
 	if err != nil {
 		p.oauth.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	// A client learns only about its own tokens; about any other token
+	// the answer is the same as for an unknown one.
+	if ir.GetAccessRequester().GetClient().GetID() != caller {
+		p.oauth.WriteIntrospectionResponse(ctx, w, &fosite.IntrospectionResponse{Active: false})
 		return
 	}
 	p.oauth.WriteIntrospectionResponse(ctx, w, ir)

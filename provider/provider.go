@@ -65,6 +65,7 @@ type Provider struct {
 
 	oauth  fosite.OAuth2Provider
 	signer *signer
+	tokens TokenStore
 }
 
 // Deps are the parts New wires into fosite.
@@ -138,6 +139,7 @@ func Assemble(d Deps) (fosite.OAuth2Provider, *signer) {
 func New(p *Provider, d Deps) *Provider {
 	p.oauth, p.signer = Assemble(d)
 	p.Backchannel = &Backchannel{Issuer: p.Issuer, Clients: p.Clients, SessionClients: p.SessionClients, Log: p.Log, signer: p.signer}
+	p.tokens = d.Store
 	return p
 }
 

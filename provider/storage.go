@@ -117,8 +117,8 @@ func (s *storage) create(ctx context.Context, kind, signature string, req fosite
 	if req.GetSession() != nil {
 		subject = req.GetSession().GetSubject()
 	}
-	return s.tokens.CreateToken(ctx, &store.OAuthToken{Kind: kind, Signature: signature, RequestID: req.GetID(),
-		ClientID: req.GetClient().GetID(), Subject: subject, Active: true, Data: doc, ExpiresAt: exp})
+	return storeFault(s.tokens.CreateToken(ctx, &store.OAuthToken{Kind: kind, Signature: signature, RequestID: req.GetID(),
+		ClientID: req.GetClient().GetID(), Subject: subject, Active: true, Data: doc, ExpiresAt: exp}))
 }
 
 // get loads a request and its row; an inactive row comes back with the
@@ -129,7 +129,7 @@ func (s *storage) get(ctx context.Context, kind, signature string, session fosit
 		return nil, nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, unavailable(err)
 	}
 	var doc storedRequest
 	if err := json.Unmarshal(row.Data, &doc); err != nil {
@@ -179,7 +179,7 @@ func (s *storage) InvalidateAuthorizeCodeSession(ctx context.Context, code strin
 		if errors.Is(err, store.ErrNotFound) {
 			return fosite.ErrInvalidatedAuthorizeCode
 		}
-		return err
+		return unavailable(err)
 	}
 	return nil
 }
@@ -200,7 +200,7 @@ func (s *storage) GetAccessTokenSession(ctx context.Context, sig string, session
 }
 
 func (s *storage) DeleteAccessTokenSession(ctx context.Context, sig string) error {
-	return s.tokens.DeleteToken(ctx, store.KindAccessToken, sig)
+	return storeFault(s.tokens.DeleteToken(ctx, store.KindAccessToken, sig))
 }
 
 func (s *storage) CreateRefreshTokenSession(ctx context.Context, sig, _ string, req fosite.Requester) error {
@@ -256,7 +256,7 @@ func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, sessio
 }
 
 func (s *storage) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
-	return s.tokens.DeleteToken(ctx, store.KindRefreshToken, sig)
+	return storeFault(s.tokens.DeleteToken(ctx, store.KindRefreshToken, sig))
 }
 
 // RotateRefreshToken retires the used refresh token (kept, inactive, so a
@@ -283,17 +283,17 @@ func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string)
 		return fosite.ErrSerializationFailure
 	}
 	if err != nil {
-		return err
+		return unavailable(err)
 	}
-	return s.tokens.DeactivateRequestTokens(ctx, store.KindAccessToken, requestID)
+	return storeFault(s.tokens.DeactivateRequestTokens(ctx, store.KindAccessToken, requestID))
 }
 
 func (s *storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	return s.tokens.DeactivateRequestTokens(ctx, store.KindRefreshToken, requestID)
+	return storeFault(s.tokens.DeactivateRequestTokens(ctx, store.KindRefreshToken, requestID))
 }
 
 func (s *storage) RevokeAccessToken(ctx context.Context, requestID string) error {
-	return s.tokens.DeactivateRequestTokens(ctx, store.KindAccessToken, requestID)
+	return storeFault(s.tokens.DeactivateRequestTokens(ctx, store.KindAccessToken, requestID))
 }
 
 // The OIDC and PKCE rows are keyed by the raw authorization code in fosite's
@@ -313,7 +313,7 @@ func (s *storage) GetOpenIDConnectSession(ctx context.Context, code string, req 
 }
 
 func (s *storage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return s.tokens.DeleteToken(ctx, store.KindOIDC, digest(code))
+	return storeFault(s.tokens.DeleteToken(ctx, store.KindOIDC, digest(code)))
 }
 
 func (s *storage) CreatePKCERequestSession(ctx context.Context, sig string, req fosite.Requester) error {
@@ -325,10 +325,18 @@ func (s *storage) GetPKCERequestSession(ctx context.Context, sig string, session
 	return r, err
 }
 
-func (s *storage) DeletePKCERequestSession(ctx context.Context, sig string) error {
-	return s.tokens.DeleteToken(ctx, store.KindPKCE, sig)
+// DeletePKCERequestSession keeps the row: fosite deletes it before the
+// code's conditional consume, so a concurrent exchange of the same code
+// would fail on the missing challenge instead of being seen as a replay
+// (and the replay revocation skipped). The row dies with the code: the
+// code is single-use on its own, and the purge removes expired rows.
+func (s *storage) DeletePKCERequestSession(context.Context, string) error {
+	return nil
 }
 
-func (s *storage) BeginTX(ctx context.Context) (context.Context, error) { return s.tokens.BeginTx(ctx) }
-func (s *storage) Commit(ctx context.Context) error                     { return s.tokens.Commit(ctx) }
-func (s *storage) Rollback(ctx context.Context) error                   { return s.tokens.Rollback(ctx) }
+func (s *storage) BeginTX(ctx context.Context) (context.Context, error) {
+	ctx, err := s.tokens.BeginTx(ctx)
+	return ctx, unavailable(err)
+}
+func (s *storage) Commit(ctx context.Context) error   { return unavailable(s.tokens.Commit(ctx)) }
+func (s *storage) Rollback(ctx context.Context) error { return unavailable(s.tokens.Rollback(ctx)) }

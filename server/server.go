@@ -41,6 +41,8 @@ const (
 	// MaxFlowFailures stops a flow after that many wrong answers; the
 	// per-account limits of the hardening work come on top.
 	MaxFlowFailures = 10
+	// ReadyTimeout bounds /readyz, so a hung database fails it quickly.
+	ReadyTimeout = 3 * time.Second
 )
 
 // Options are the injectable parts; zero values mean the real ones.
@@ -230,6 +232,21 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
 			return
 		}
+		_, _ = io.WriteString(w, "ok\n")
+	}).Methods(http.MethodGet, http.MethodHead)
+	// /healthz says the process and the database answer; /readyz also
+	// needs a write to succeed, so a load balancer stops sending traffic
+	// to a replica whose database is read-only or locked.
+	r.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+		defer cancel()
+		if err := st.Ready(ctx); err != nil {
+			log.Warn("not ready", "err", err)
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
 		_, _ = io.WriteString(w, "ok\n")
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives slow-query and error logs from gorm; nil silences them.
 	Logger *slog.Logger
+	// BusyTimeout is how long a SQLite writer waits for the lock; zero
+	// means 10 s. Fault tests shorten it.
+	BusyTimeout time.Duration
 }
 
 // Open connects to the database named by dsn: sqlite://relative.db,
@@ -63,7 +67,11 @@ func Open(dsn string, opts Options) (*Store, error) {
 		// instead of deadlocking on a read-to-write upgrade.
 		q := url.Values{}
 		q.Set("_journal_mode", "WAL")
-		q.Set("_busy_timeout", "10000")
+		busy := 10 * time.Second
+		if opts.BusyTimeout > 0 {
+			busy = opts.BusyTimeout
+		}
+		q.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
 		q.Set("_foreign_keys", "on")
 		q.Set("_txlock", "immediate")
 		q.Set("_synchronous", "NORMAL")

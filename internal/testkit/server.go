@@ -36,6 +36,8 @@ type ServerOptions struct {
 	// The issuer is already set to the server's address.
 	Configure func(cfg *config.Config)
 	Server    server.Options
+	// Store tunes the store; its Now defaults to Server.Now.
+	Store store.Options
 }
 
 // StartServer runs a server on dsn's database; it is closed after the test.
@@ -58,7 +60,10 @@ func StartServer(t testing.TB, dsn string, o ServerOptions) *Server {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid:\n%v", err)
 	}
-	st := OpenStore(t, dsn, store.Options{Now: o.Server.Now})
+	if o.Store.Now == nil {
+		o.Store.Now = o.Server.Now
+	}
+	st := OpenStore(t, dsn, o.Store)
 	if o.Server.Log == nil {
 		// Server errors show up in the failing test's output.
 		o.Server.Log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -75,5 +75,5 @@ func (e *Endpoints) flowError(w http.ResponseWriter, err error) {
 		return
 	}
 	e.Log.Error("passkey options", "err", err)
-	web.WriteJSON(w, http.StatusInternalServerError, web.JSONError{Error: "Something went wrong. Please try again in a moment."})
+	web.WriteJSON(w, http.StatusServiceUnavailable, web.JSONError{Error: "Something went wrong. Please try again in a moment."})
 }
