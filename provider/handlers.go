@@ -101,8 +101,10 @@ func returnURL(r *http.Request) string {
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !p.redirectAllowed(r) {
-		p.Render.Error(w, http.StatusBadRequest, "Invalid redirect URI",
-			"The application sent you here with a return address it has not registered.")
+		// An empty request has no valid redirect URI: fosite shows the
+		// error instead of redirecting, as for any unregistered URI.
+		p.oauth.WriteAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(),
+			fosite.ErrInvalidRequest.WithHint("The redirect_uri is not one the client registered."))
 		return
 	}
 	if err := r.ParseForm(); err != nil {
@@ -485,7 +487,11 @@ func (p *Provider) logTokenError(ctx context.Context, err error) {
 		p.Log.InfoContext(ctx, "token request refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
 		return
 	}
-	p.Log.ErrorContext(ctx, "token request failed", "err", err)
+	cause := err
+	if errors.As(err, &rfc) && rfc.Unwrap() != nil {
+		cause = rfc.Unwrap()
+	}
+	p.Log.ErrorContext(ctx, "token request failed", "err", err.Error(), "cause", cause.Error())
 }
 
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {

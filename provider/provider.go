@@ -59,9 +59,9 @@ type Provider struct {
 	SessionClients SessionClients
 	// Backchannel tells relying parties of ended sessions; New builds it.
 	Backchannel *Backchannel
-	Render     *templates.Renderer
-	Log        *slog.Logger
-	Now        func() time.Time
+	Render      *templates.Renderer
+	Log         *slog.Logger
+	Now         func() time.Time
 
 	oauth  fosite.OAuth2Provider
 	signer *signer

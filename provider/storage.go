@@ -28,6 +28,7 @@ type TokenStore interface {
 	RequestHasActive(ctx context.Context, kind, requestID string) (bool, error)
 	DeactivateRequestTokens(ctx context.Context, kind, requestID string) error
 	DeleteToken(ctx context.Context, kind, signature string) error
+	LockRequest(ctx context.Context, requestID string) error
 	BeginTx(ctx context.Context) (context.Context, error)
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
@@ -255,8 +256,12 @@ func (s *storage) GetRefreshTokenSession(ctx context.Context, sig string, sessio
 	return req, nil
 }
 
-func (s *storage) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
-	return storeFault(s.tokens.DeleteToken(ctx, store.KindRefreshToken, sig))
+// DeleteRefreshTokenSession keeps the row, which is already inactive when
+// fosite calls this (a replayed token): deleting it would take a row lock
+// before the family lock of LockRequest and deadlock with a concurrent
+// refresh on PostgreSQL. The purge removes it when it expires.
+func (s *storage) DeleteRefreshTokenSession(context.Context, string) error {
+	return nil
 }
 
 // RotateRefreshToken retires the used refresh token (kept, inactive, so a
@@ -267,6 +272,9 @@ func (s *storage) DeleteRefreshTokenSession(ctx context.Context, sig string) err
 // the row already rotated (on PostgreSQL after waiting for the winner's
 // commit) and takes the grace path instead of failing.
 func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	if err := s.tokens.LockRequest(ctx, requestID); err != nil {
+		return unavailable(err)
+	}
 	err := s.tokens.RotateToken(ctx, store.KindRefreshToken, sig)
 	if errors.Is(err, store.ErrNotFound) {
 		row, gerr := s.tokens.GetToken(ctx, store.KindRefreshToken, sig)

@@ -91,12 +91,36 @@ func (s *Store) RequestHasActive(ctx context.Context, kind, requestID string) (b
 // DeactivateRequestTokens deactivates every token of kind issued for one
 // authorization (a refresh family, or the access tokens of a reused code).
 func (s *Store) DeactivateRequestTokens(ctx context.Context, kind, requestID string) error {
-	err := s.conn(ctx).Model(&OAuthToken{}).Where("kind = ? AND request_id = ?", kind, requestID).
-		Update("active", false).Error
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		if err := s.lockRequest(tx, requestID); err != nil {
+			return err
+		}
+		return tx.Model(&OAuthToken{}).Where("kind = ? AND request_id = ?", kind, requestID).
+			Update("active", false).Error
+	})
 	if err != nil {
 		return fmt.Errorf("revoke %s tokens: %w", kind, err)
 	}
 	return nil
+}
+
+// LockRequest serializes, until the transaction in ctx ends, every change
+// to the tokens of one authorization. On PostgreSQL a refresh, a replay's
+// revocation and a racing refresh would otherwise lock the same rows in
+// different orders and deadlock; taking this lock before any row lock
+// gives them one order. SQLite serializes writers already.
+func (s *Store) LockRequest(ctx context.Context, requestID string) error {
+	if err := s.lockRequest(s.conn(ctx), requestID); err != nil {
+		return fmt.Errorf("lock token family: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) lockRequest(tx *gorm.DB, requestID string) error {
+	if !s.postgres {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(hashtext(?))", "latchkey-request:"+requestID).Error
 }
 
 // DeleteToken removes a token record.
