@@ -101,10 +101,8 @@ func returnURL(r *http.Request) string {
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !p.redirectAllowed(r) {
-		// An empty request has no valid redirect URI: fosite shows the
-		// error instead of redirecting, as for any unregistered URI.
-		p.oauth.WriteAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(),
-			fosite.ErrInvalidRequest.WithHint("The redirect_uri is not one the client registered."))
+		// No verified redirect URI: shown, never redirected.
+		p.writeAuthorizeError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The redirect_uri is not one the client registered."))
 		return
 	}
 	if err := r.ParseForm(); err != nil {
