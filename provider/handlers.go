@@ -18,8 +18,8 @@ import (
 
 	"latchkey/login"
 	"latchkey/metrics"
-	"latchkey/templates"
 	"latchkey/store"
+	"latchkey/templates"
 )
 
 // Mount registers the OIDC endpoints.
