@@ -18,11 +18,14 @@ import (
 // RecentWindow is how fresh a proof a sensitive change needs.
 const RecentWindow = 5 * time.Minute
 
-// Store is what the overview reads.
+// Store is what the overview reads and its revocations change.
 type Store interface {
 	UserByID(ctx context.Context, id string) (*store.User, error)
 	RecentEvents(ctx context.Context, userID string, limit int) ([]store.AuditEvent, error)
-	ListUserSessions(ctx context.Context, userID string) ([]store.Session, error)
+	ListConsents(ctx context.Context, userID string) ([]store.ConsentGrant, error)
+	ForgetConsent(ctx context.Context, userID, clientID string) error
+	DeactivateClientTokens(ctx context.Context, subject, clientID string) error
+	Transactional
 }
 
 // Section is one factor's line on the overview; factor packages provide
@@ -47,14 +50,19 @@ type Service struct {
 	Kit      *web.Kit
 	Render   *templates.Renderer
 	Sections []Section
-	Log      *slog.Logger
-	Now      func() time.Time
+	// ClientName names a relying party for the apps list and the activity.
+	ClientName func(clientID string) string
+	Log        *slog.Logger
+	Now        func() time.Time
 }
 
 // Mount registers the overview; factor pages mount their own routes with
 // the helpers below.
 func (s *Service) Mount(r *mux.Router) {
 	r.HandleFunc("/account", s.overview).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc(revokeSessionPath, s.revokeSession).Methods(http.MethodPost)
+	r.HandleFunc(forgetBrowserPath, s.forgetBrowser).Methods(http.MethodPost)
+	r.HandleFunc(revokeAppPath, s.revokeApp).Methods(http.MethodPost)
 }
 
 // Viewer is the signed-in user of a request.
@@ -177,46 +185,3 @@ func (s *Service) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.Render.Error(w, http.StatusServiceUnavailable, "Something went wrong", "Please try again in a moment.")
 }
 
-type overviewView struct {
-	LogoutCSRF string
-	Sections   []Status
-	Sessions   []sessionView
-	Events     []store.AuditEvent
-}
-
-type sessionView struct {
-	Current   bool
-	UserAgent string
-	IP        string
-	Created   time.Time
-}
-
-func (s *Service) overview(w http.ResponseWriter, r *http.Request) {
-	v, ok := s.RequireUser(w, r)
-	if !ok {
-		return
-	}
-	ctx := r.Context()
-	view := overviewView{LogoutCSRF: s.Kit.CSRFToken(s.Kit.BrowserID(w, r), "logout")}
-	for _, sec := range s.Sections {
-		st, err := sec.Overview(ctx, v.User.ID)
-		if err != nil {
-			s.Fail(w, r, err)
-			return
-		}
-		view.Sections = append(view.Sections, st)
-	}
-	sessions, err := s.Store.ListUserSessions(ctx, v.User.ID)
-	if err != nil {
-		s.Fail(w, r, err)
-		return
-	}
-	for _, se := range sessions {
-		view.Sessions = append(view.Sessions, sessionView{Current: se.IDHash == v.Session.Hash, UserAgent: se.UserAgent, IP: se.IP, Created: se.CreatedAt})
-	}
-	if view.Events, err = s.Store.RecentEvents(ctx, v.User.ID, 20); err != nil {
-		s.Fail(w, r, err)
-		return
-	}
-	s.Page(w, http.StatusOK, "account", v, templates.Page{Title: "Your account", Data: view})
-}

@@ -85,7 +85,7 @@ func TestPasswordCodeFlow(t *testing.T) {
 		}
 
 		acct := b.Get(srv.URL + "/account")
-		if acct.Status != http.StatusOK || !strings.Contains(acct.Text("recent-activity"), "login.succeeded") {
+		if acct.Status != http.StatusOK || !strings.Contains(acct.Text("recent-activity"), "Signed in with password") {
 			t.Fatalf("/account does not show the sign-in as recent activity: %d\n%.1500s", acct.Status, acct.Body)
 		}
 

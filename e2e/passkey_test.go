@@ -203,7 +203,7 @@ func TestPasskeyManage(t *testing.T) {
 		}
 
 		activity := b.Get(srv.URL + "/account").Text("recent-activity")
-		for _, ev := range []string{"passkey.added", "passkey.renamed", "passkey.deleted"} {
+		for _, ev := range []string{"Passkey added", "Passkey renamed", "Passkey removed"} {
 			if !strings.Contains(activity, ev) {
 				t.Errorf("recent activity lacks %s:\n%s", ev, activity)
 			}

@@ -184,7 +184,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		Tokens: cfg.Tokens})
 
 	acct := &account.Service{Login: svc, Store: st, Kit: kit, Render: render, Log: log, Now: opts.Now,
-		Sections: []account.Section{pw}}
+		Sections: []account.Section{pw}, ClientName: clients.Name}
 	totpPages := &account.TOTPPages{Account: acct, TOTP: otpApp, Recovery: recoveryCodes, Tx: st, Mailer: mailer}
 	recoveryPages := &account.RecoveryPages{Account: acct, TOTP: otpApp, Recovery: recoveryCodes}
 	acct.Sections = append(acct.Sections, totpPages, recoveryPages)
@@ -197,6 +197,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 
 	r := mux.NewRouter()
 	acct.Mount(r)
+	(&account.PasswordPages{Account: acct, Passwords: pw, Postman: postman}).Mount(r)
 	if cfg.DevMode {
 		(&demo.RP{Issuer: issuer.String(), Seal: kr, Kit: kit, Render: render, Log: log}).Mount(r)
 	}

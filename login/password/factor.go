@@ -111,9 +111,43 @@ func (f *Factor) Overview(ctx context.Context, userID string) (account.Status, e
 	if err != nil {
 		return account.Status{}, err
 	}
-	st := account.Status{Title: "Password", Status: "Set"}
+	st := account.Status{Title: "Password", Status: "Set", Link: account.PasswordPath, LinkText: "Change"}
 	if !on {
-		st.Status = "Not set"
+		st.Status, st.LinkText = "Not set", "Set a password"
 	}
 	return st, nil
+}
+
+var _ account.PasswordChanger = (*Factor)(nil)
+
+// Change replaces a user's password after checking the current one (unless
+// the account has none yet) and the new one against the rules of CheckNew.
+// It writes with ctx, so inside a transaction it joins it. A wrong current
+// password yields account.ErrWrongPassword, a refused new one wraps
+// account.ErrNewPassword with the reason in words; either changes nothing.
+func (f *Factor) Change(ctx context.Context, userID, current, next string) error {
+	u, err := f.Users.UserByID(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	if u.PasswordHash != "" {
+		if current == "" || len(current) > MaxLength {
+			return account.ErrWrongPassword
+		}
+		ok, _, err := f.Hasher.Check(current, u.PasswordHash)
+		if err != nil {
+			return fmt.Errorf("change password: %w", err)
+		}
+		if !ok {
+			return account.ErrWrongPassword
+		}
+	}
+	if err := CheckNew(next, u.Email); err != nil {
+		return fmt.Errorf("%w: %s", account.ErrNewPassword, strings.TrimPrefix(err.Error(), ErrWeak.Error()+": "))
+	}
+	hash, err := f.Hasher.Hash(next)
+	if err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	return f.Users.SetPasswordHash(ctx, u.ID, hash)
 }
