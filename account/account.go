@@ -184,4 +184,3 @@ func (s *Service) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.Log.Error("account", "path", r.URL.Path, "err", err)
 	s.Render.Error(w, http.StatusServiceUnavailable, "Something went wrong", "Please try again in a moment.")
 }
-
