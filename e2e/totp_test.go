@@ -184,7 +184,7 @@ func TestTOTPSignIn(t *testing.T) {
 
 		secret, codes := enrollTOTP(t, srv, b, clock, email, pw)
 		acct := b.Get(srv.URL + "/account")
-		for _, want := range []string{"totp.enabled", "10 of 10 left"} {
+		for _, want := range []string{"Two-factor authentication turned on", "10 of 10 left"} {
 			if !strings.Contains(acct.Body, want) {
 				t.Errorf("/account lacks %q after enrolling", want)
 			}
@@ -220,7 +220,7 @@ func TestTOTPSignIn(t *testing.T) {
 			t.Fatalf("recovery code sign-in: amr=%v acr=%q, want [pwd otp mfa] mfa", c.AMR, c.ACR)
 		}
 		acct = b.Get(srv.URL + "/account")
-		for _, want := range []string{"recovery_code.used", "9 of 10 left", "Check that your authenticator app still works"} {
+		for _, want := range []string{"Recovery code used", "9 of 10 left", "Check that your authenticator app still works"} {
 			if !strings.Contains(acct.Body, want) {
 				t.Errorf("/account lacks %q after a recovery-code sign-in", want)
 			}
@@ -304,7 +304,7 @@ func TestTurnOffTwoFactor(t *testing.T) {
 		if !strings.Contains(mails, "to="+email) || !strings.Contains(mails, `subject="Two-factor authentication turned off"`) {
 			t.Fatalf("no email about turning 2FA off; mail log:\n%s", mails)
 		}
-		if acct := b.Get(srv.URL + "/account"); !strings.Contains(acct.Body, "totp.disabled") {
+		if acct := b.Get(srv.URL + "/account"); !strings.Contains(acct.Body, "Two-factor authentication turned off") {
 			t.Errorf("/account recent activity lacks totp.disabled")
 		}
 		signOut(t, srv, b)
@@ -355,7 +355,7 @@ func TestRecoveryCodesPage(t *testing.T) {
 		if len(fresh) != 10 || slices.Contains(fresh, old[0]) {
 			t.Fatalf("regenerated codes: %v", fresh)
 		}
-		if acct := b.Get(srv.URL + "/account"); !strings.Contains(acct.Body, "recovery_codes.regenerated") {
+		if acct := b.Get(srv.URL + "/account"); !strings.Contains(acct.Body, "New recovery codes made") {
 			t.Errorf("/account recent activity lacks recovery_codes.regenerated")
 		}
 		signOut(t, srv, b)
