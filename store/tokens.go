@@ -90,12 +90,15 @@ func (s *Store) RequestHasActive(ctx context.Context, kind, requestID string) (b
 
 // DeactivateRequestTokens deactivates every token of kind issued for one
 // authorization (a refresh family, or the access tokens of a reused code).
+// Only active rows are touched: fosite keeps one request ID for a whole
+// refresh chain, so without the condition the k-th refresh would rewrite
+// the k-1 rows the earlier ones already retired.
 func (s *Store) DeactivateRequestTokens(ctx context.Context, kind, requestID string) error {
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := s.lockRequest(tx, requestID); err != nil {
 			return err
 		}
-		return tx.Model(&OAuthToken{}).Where("kind = ? AND request_id = ?", kind, requestID).
+		return tx.Model(&OAuthToken{}).Where("kind = ? AND request_id = ? AND active = ?", kind, requestID, true).
 			Update("active", false).Error
 	})
 	if err != nil {
@@ -136,7 +139,7 @@ func (s *Store) DeleteToken(ctx context.Context, kind, signature string) error {
 // not yet exchanged included), for account disabling and factor resets.
 func (s *Store) DeactivateSubjectTokens(ctx context.Context, subject string) error {
 	err := s.conn(ctx).Model(&OAuthToken{}).
-		Where("subject = ? AND kind IN ?", subject, []string{KindAuthorizeCode, KindAccessToken, KindRefreshToken}).
+		Where("subject = ? AND kind IN ? AND active = ?", subject, []string{KindAuthorizeCode, KindAccessToken, KindRefreshToken}, true).
 		Update("active", false).Error
 	if err != nil {
 		return fmt.Errorf("revoke user tokens: %w", err)
