@@ -16,6 +16,10 @@ var ErrInvalid = errors.New("the details you entered are not correct")
 // enrolled, nothing pending).
 var ErrUnavailable = errors.New("this sign-in method is not available here")
 
+// ErrBusy means the server is at its limit for a costly check (password
+// hashing) and the request could not be served in time: 503, try again.
+var ErrBusy = errors.New("too many sign-ins at once; please try again in a moment")
+
 // Attempt is what a factor gets to check an answer.
 type Attempt struct {
 	// Flow is a copy of the flow; a factor changes it only through the

@@ -377,6 +377,11 @@ func (p *Pages) expired(w http.ResponseWriter, err error) {
 }
 
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrBusy) {
+		w.Header().Set("Retry-After", "1")
+		p.Render.Error(w, http.StatusServiceUnavailable, "Busy", "Too many sign-ins at once. Please try again in a moment.")
+		return
+	}
 	// What fails here is the database (or the mailer): worth a retry.
 	p.Log.ErrorContext(r.Context(), "login", "path", r.URL.Path, "err", err)
 	p.Render.Error(w, http.StatusServiceUnavailable, "Something went wrong", "Please try again in a moment.")

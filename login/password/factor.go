@@ -35,9 +35,10 @@ var (
 	_ login.Enrollable = (*Factor)(nil)
 )
 
-// New builds the factor; it computes the dummy hash once.
+// New builds the factor. The dummy hash is random bytes in the hash format,
+// so making it costs no argon2 run at start-up.
 func New(users Users, h *Hasher, log *slog.Logger) (*Factor, error) {
-	dummy, err := h.Hash("latchkey dummy password for unknown accounts")
+	dummy, err := h.Dummy()
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -27,10 +28,41 @@ var OWASP = Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 
 
 var errMalformed = errors.New("password: malformed hash")
 
-// Hasher hashes and checks passwords with one parameter set.
+// Hasher hashes and checks passwords with one parameter set. Every hash
+// runs through Pool, so however many sign-ins arrive at once, at most
+// Pool's size of argon2's memory blocks are alive.
 type Hasher struct {
 	Params Params
 	Rand   io.Reader // nil: crypto/rand
+	// Pool bounds concurrent hashes; nil: one pool of the default size per
+	// Hasher, made on first use.
+	Pool *Pool
+
+	once sync.Once
+	// kdf is argon2.IDKey; tests swap it to watch concurrency.
+	kdf func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
+}
+
+func (h *Hasher) pool() *Pool {
+	h.once.Do(func() {
+		if h.Pool == nil {
+			h.Pool = NewPool(0, 0, 0)
+		}
+		if h.kdf == nil {
+			h.kdf = argon2.IDKey
+		}
+	})
+	return h.Pool
+}
+
+// idKey runs argon2id in one of the pool's slots.
+func (h *Hasher) idKey(password, salt []byte, p Params, keyLen uint32) ([]byte, error) {
+	pool := h.pool()
+	if err := pool.acquire(); err != nil {
+		return nil, err
+	}
+	defer pool.release()
+	return h.kdf(password, salt, p.Time, p.Memory, p.Threads, keyLen), nil
 }
 
 // Hash returns a PHC-format argon2id string.
@@ -43,7 +75,10 @@ func (h *Hasher) Hash(password string) (string, error) {
 	if _, err := io.ReadFull(r, salt); err != nil {
 		return "", fmt.Errorf("password: salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, h.Params.Time, h.Params.Memory, h.Params.Threads, h.Params.KeyLen)
+	key, err := h.idKey([]byte(password), salt, h.Params, h.Params.KeyLen)
+	if err != nil {
+		return "", err
+	}
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
 		h.Params.Memory, h.Params.Time, h.Params.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -56,11 +91,31 @@ func (h *Hasher) Check(password, encoded string) (ok, rehash bool, err error) {
 	if err != nil {
 		return false, false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	got, err := h.idKey([]byte(password), salt, p, uint32(len(key)))
+	if err != nil {
+		return false, false, err
+	}
 	ok = subtle.ConstantTimeCompare(got, key) == 1
 	rehash = p.Memory != h.Params.Memory || p.Time != h.Params.Time || p.Threads != h.Params.Threads ||
 		uint32(len(key)) != h.Params.KeyLen || uint32(len(salt)) != h.Params.SaltLen
 	return ok, rehash, nil
+}
+
+// Dummy returns a well-formed hash at h's parameters that no password
+// matches: a random salt and a random key, so nothing is computed. Checking
+// a password against it costs what checking against a real hash costs.
+func (h *Hasher) Dummy() (string, error) {
+	r := h.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	buf := make([]byte, h.Params.SaltLen+h.Params.KeyLen)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return "", fmt.Errorf("password: dummy hash: %w", err)
+	}
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.Params.Memory, h.Params.Time,
+		h.Params.Threads, b64.EncodeToString(buf[:h.Params.SaltLen]), b64.EncodeToString(buf[h.Params.SaltLen:])), nil
 }
 
 func decode(encoded string) (Params, []byte, []byte, error) {

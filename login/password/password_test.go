@@ -404,14 +404,20 @@ func TestFactorRehashFailureStillSignsIn(t *testing.T) {
 // rejects (a 4-byte salt), those attempts fail with Check's error rather
 // than ErrInvalid. No timing is measured.
 func TestFactorUnknownEmailChecksDummyHash(t *testing.T) {
-	t.Run("dummy hash is made by New", func(t *testing.T) {
+	t.Run("dummy hash is made by New without hashing", func(t *testing.T) {
 		var salt countingReader
+		g := newGatedKDF()
+		close(g.release)
 		h := &password.Hasher{Params: cheap, Rand: &salt}
+		password.SetKDF(h, g.kdf)
 		if _, err := password.New(nil, h, slog.New(slog.DiscardHandler)); err != nil {
 			t.Fatal(err)
 		}
-		if salt.n != int(cheap.SaltLen) {
-			t.Errorf("New read %d salt bytes, want %d: it did not hash a dummy password", salt.n, cheap.SaltLen)
+		if want := int(cheap.SaltLen + cheap.KeyLen); salt.n != want {
+			t.Errorf("New read %d random bytes, want %d: it did not make a dummy hash", salt.n, want)
+		}
+		if g.entered.Load() != 0 {
+			t.Errorf("New ran argon2 %d times; the dummy needs none", g.entered.Load())
 		}
 	})
 
