@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/rsa"
-	"errors"
 	"fmt"
 
 	"github.com/ory/fosite/token/jwt"
@@ -54,11 +52,12 @@ func (s *signer) Decode(ctx context.Context, token string) (*jwt.Token, error) {
 		if !ok {
 			return nil, fmt.Errorf("unknown signing key %q", kid)
 		}
-		priv, ok := jwk.Key.(*rsa.PrivateKey)
-		if !ok {
-			return nil, errors.New("signing key is not RSA")
+		// The token's alg must be the key's: an ES256 key never verifies an
+		// RS256 header or the other way round.
+		if alg, _ := t.Header["alg"].(string); alg != jwk.Algorithm {
+			return nil, fmt.Errorf("token alg %q does not match key %q (%s)", alg, kid, jwk.Algorithm)
 		}
-		return &priv.PublicKey, nil
+		return jwk.Public().Key, nil
 	})
 }
 

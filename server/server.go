@@ -119,7 +119,8 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	if err != nil {
 		return nil, fmt.Errorf("clients: %w", err)
 	}
-	keys := &provider.Keys{Store: st, Seal: kr, Now: opts.Now, Rand: opts.Rand, Grace: provider.KeyGraceFor(cfg.Tokens.IDTokenTTL.Duration)}
+	keys := &provider.Keys{Store: st, Seal: kr, Now: opts.Now, Rand: opts.Rand, Grace: provider.KeyGraceFor(cfg.Tokens.IDTokenTTL.Duration),
+		Alg: cfg.Signing.Alg}
 	if err := keys.Ensure(ctx); err != nil {
 		return nil, err
 	}

@@ -67,3 +67,38 @@ func (s *Store) EnsureSigningKey(ctx context.Context, k *SigningKey) (bool, erro
 	}
 	return created, nil
 }
+
+// SwitchSigningKey makes k the active key unless the active key already has
+// k's algorithm: with no live key it stores k, and after a change of
+// signing.alg it retires the old active key after grace (so both stay
+// published during the switch). Checked under a lock, so replicas starting
+// together with the same config add one key. It reports whether k was
+// stored.
+func (s *Store) SwitchSigningKey(ctx context.Context, k *SigningKey, grace time.Duration) (bool, error) {
+	created := false
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		if s.postgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrationLock+1).Error; err != nil {
+				return err
+			}
+		}
+		var n int64
+		if err := tx.Model(&SigningKey{}).Where("retire_after IS NULL AND algorithm = ?", k.Algorithm).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		retire := s.Now().Add(grace)
+		if err := tx.Model(&SigningKey{}).Where("retire_after IS NULL").Update("retire_after", retire).Error; err != nil {
+			return err
+		}
+		k.CreatedAt = s.Now()
+		created = true
+		return tx.Create(k).Error
+	})
+	if err != nil {
+		return false, fmt.Errorf("switch signing key: %w", err)
+	}
+	return created, nil
+}

@@ -259,7 +259,7 @@ func (e *env) keysRotate(ctx context.Context) error {
 		return err
 	}
 	grace := provider.KeyGraceFor(cfg.Tokens.IDTokenTTL.Duration)
-	keys := &provider.Keys{Store: st, Seal: kr, Now: st.Now, Grace: grace}
+	keys := &provider.Keys{Store: st, Seal: kr, Now: st.Now, Grace: grace, Alg: cfg.Signing.Alg}
 	if err := keys.Ensure(ctx); err != nil {
 		return err
 	}

@@ -11,7 +11,10 @@ for (const k of ['ISSUER', 'CLIENT_ID', 'CLIENT_SECRET', 'REDIRECT_URI', 'EMAIL'
 }
 
 const config = await client.discovery(new URL(env.ISSUER), env.CLIENT_ID, env.CLIENT_SECRET, undefined, {
-  execute: [client.allowInsecureRequests], // the test server is plain http on localhost
+  // The test server is plain http on localhost. Non-repudiation checks make
+  // openid-client verify every ID token's signature against the JWKS (by
+  // default it trusts what comes from the token endpoint).
+  execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks],
 });
 
 const verifier = client.randomPKCECodeVerifier();
@@ -86,7 +89,11 @@ const claims = tokens.claims();
 const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
 const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
 
+const alg = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString()).alg;
+
 process.stdout.write(JSON.stringify({
+  alg: alg(tokens.id_token),
+  refreshed_alg: alg(refreshed.id_token),
   claims,
   userinfo,
   refreshed: { rotated: refreshed.refresh_token !== tokens.refresh_token, claims: refreshed.claims() },
