@@ -132,13 +132,14 @@ func (in *inbox) wait(t *testing.T, to, subject string) inMail {
 	}
 }
 
-// none checks that no mail to `to` arrived.
-func (in *inbox) none(t *testing.T, to string) {
+// none checks that no mail to `to` whose subject contains subject ("" for
+// any) arrived.
+func (in *inbox) none(t *testing.T, to, subject string) {
 	t.Helper()
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for _, m := range in.mails {
-		if strings.Contains(m.To, to) {
+		if strings.Contains(m.To, to) && strings.Contains(m.Subject, subject) {
 			t.Errorf("unexpected mail to %s: %q", to, m.Subject)
 		}
 	}

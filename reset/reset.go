@@ -57,6 +57,11 @@ type Handler struct {
 	EndSessions func(ctx context.Context, userID string) error
 	// TwoFA tells whether the user has a second factor (for the last page).
 	TwoFA func(ctx context.Context, userID string) bool
+	// Factors takes a request to remove every second factor after the
+	// delay (factor recovery); nil turns the offer off.
+	Factors interface {
+		Request(ctx context.Context, userID, ip string) (*store.FactorRecovery, error)
+	}
 }
 
 // stateKey is where the flow keeps a proven address until the new password
@@ -75,6 +80,8 @@ type view struct {
 	Expires string
 	Token   string
 	TwoFA   bool
+	// Factors offers factor recovery on the password step.
+	Factors bool
 }
 
 // Mount registers the routes.
@@ -86,6 +93,40 @@ func (h *Handler) Mount(r *mux.Router) {
 	r.HandleFunc("/recover/link", h.link).Methods(http.MethodPost)
 	r.HandleFunc("/recover/password", h.passwordPage).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/recover/password", h.setPassword).Methods(http.MethodPost)
+	r.HandleFunc("/recover/factors", h.factors).Methods(http.MethodPost)
+}
+
+// factors asks, with the address proven, for every second factor to be
+// removed after recovery.delay. The proof stays for setting the password.
+func (h *Handler) factors(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		h.Pages.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	fl, browser, ok := h.flow(w, r)
+	if !ok {
+		return
+	}
+	email, ok := h.provenEmail(fl)
+	if !ok || h.Factors == nil || !h.Pages.Kit.CheckCSRF(r, fl.ID) {
+		h.Pages.Expired(w, login.ErrFlowNotFound)
+		return
+	}
+	u, err := h.Users.UserByEmail(ctx, email)
+	if err != nil || u.Disabled {
+		h.Pages.Expired(w, login.ErrFlowNotFound)
+		return
+	}
+	req, err := h.Factors.Request(ctx, u.ID, web.ClientIP(r))
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	h.Pages.Render.Render(w, http.StatusOK, "recover", templates.Page{Title: "Second-factor removal requested",
+		Notice: "Your second factors will be removed on " + req.DueAt.UTC().Format("2006-01-02 15:04 MST") +
+			" unless you cancel. We emailed you; any signed-in session can cancel it on the account page.",
+		CSRF: h.Pages.Kit.CSRFToken(browser, fl.ID), Data: view{Step: "password", FlowID: fl.ID, Email: email, Factors: true}})
 }
 
 func (h *Handler) render(w http.ResponseWriter, status int, browser, scope, title, msg string, v view) {
@@ -294,7 +335,7 @@ func (h *Handler) passwordPage(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Expired(w, login.ErrFlowNotFound)
 		return
 	}
-	h.render(w, http.StatusOK, browser, fl.ID, "Choose a new password", "", view{Step: "password", FlowID: fl.ID, Email: email})
+	h.render(w, http.StatusOK, browser, fl.ID, "Choose a new password", "", view{Step: "password", FlowID: fl.ID, Email: email, Factors: h.Factors != nil})
 }
 
 func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"latchkey/config"
 	"latchkey/consent"
 	"latchkey/demo"
+	"latchkey/factorrecovery"
 	"latchkey/login"
 	"latchkey/login/magiclink"
 	"latchkey/login/passkey"
@@ -71,6 +72,9 @@ type Server struct {
 	Store    *store.Store
 	Mailer   mail.Mailer
 	Metrics  *metrics.Metrics
+	// FactorRecovery's RunDue carries out due factor-recovery requests;
+	// serve runs it periodically (see Loop).
+	FactorRecovery *factorrecovery.Service
 }
 
 // New assembles the server. cfg must be valid and have at least one secret.
@@ -209,7 +213,11 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	totpPages.Mount(r)
 	recoveryPages.Mount(r)
 	magic.Mount(r)
-	(&reset.Handler{Pages: pages, Users: st, Proofs: proofs, Postman: postman, Hasher: hasher,
+	factorRecovery := &factorrecovery.Service{Store: st, Sessions: sessions, Postman: postman, Delay: cfg.Recovery.Delay.Duration,
+		Issuer: strings.TrimSuffix(issuer.String(), "/"), Now: opts.Now, Log: log, Account: acct}
+	acct.Sections = append(acct.Sections, factorRecovery)
+	factorRecovery.Mount(r)
+	(&reset.Handler{Factors: factorRecovery, Pages: pages, Users: st, Proofs: proofs, Postman: postman, Hasher: hasher,
 		Issuer: strings.TrimSuffix(issuer.String(), "/"),
 		EndSessions: func(ctx context.Context, userID string) error {
 			_, err := sessions.EndUser(ctx, userID, login.EndPasswordReset, "")
@@ -257,5 +265,5 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 
 	edge := &layer{log: log, metrics: opts.Metrics, proxies: parseProxies(cfg.TrustedProxies)}
 	edge.routes(r)
-	return &Server{Handler: edge.wrap(guard(r, issuer.Scheme == "https")), Metrics: opts.Metrics, Provider: prov, Login: svc, Keys: keys, Clients: clients, Hasher: hasher, Store: st, Mailer: mailer}, nil
+	return &Server{Handler: edge.wrap(guard(r, issuer.Scheme == "https")), Metrics: opts.Metrics, Provider: prov, Login: svc, Keys: keys, Clients: clients, Hasher: hasher, Store: st, Mailer: mailer, FactorRecovery: factorRecovery}, nil
 }

@@ -142,3 +142,87 @@ func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Dura
 	}
 	return res.RowsAffected == 1, nil
 }
+
+// FactorRecovery is a request, made after proving the address, to remove
+// every second factor of an account whose owner lost them all. It waits
+// until DueAt (recovery.delay) so the owner, mailed at once, can cancel it;
+// then one replica's job claims and carries it out.
+type FactorRecovery struct {
+	ID          string    `gorm:"primaryKey;size:64"`
+	UserID      string    `gorm:"size:64;not null;index"`
+	IP          string    `gorm:"size:64;not null;default:''"`
+	RequestedAt time.Time `gorm:"not null"`
+	DueAt       time.Time `gorm:"not null;index"`
+	CancelledAt *time.Time
+	DoneAt      *time.Time
+}
+
+// RequestFactorRecovery stores r unless the user already has one pending,
+// in which case that one is returned (its clock keeps running).
+func (s *Store) RequestFactorRecovery(ctx context.Context, r *FactorRecovery) (*FactorRecovery, bool, error) {
+	var out *FactorRecovery
+	created := false
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		var cur FactorRecovery
+		q := tx.Where("user_id = ? AND cancelled_at IS NULL AND done_at IS NULL", r.UserID)
+		if s.postgres {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		err := q.Take(&cur).Error
+		if err == nil {
+			out = &cur
+			return nil
+		}
+		if err != gorm.ErrRecordNotFound {
+			return fmt.Errorf("factor recovery: %w", err)
+		}
+		if err := tx.Create(r).Error; err != nil {
+			return fmt.Errorf("factor recovery: %w", err)
+		}
+		out, created = r, true
+		return nil
+	})
+	return out, created, err
+}
+
+// PendingFactorRecovery returns the user's pending request, ErrNotFound if none.
+func (s *Store) PendingFactorRecovery(ctx context.Context, userID string) (*FactorRecovery, error) {
+	var r FactorRecovery
+	err := s.conn(ctx).Where("user_id = ? AND cancelled_at IS NULL AND done_at IS NULL", userID).Take(&r).Error
+	return &r, notFound(err)
+}
+
+// CancelFactorRecovery cancels the user's pending request; false when there
+// was none (or the job took it first).
+func (s *Store) CancelFactorRecovery(ctx context.Context, userID string) (bool, error) {
+	res := s.conn(ctx).Model(&FactorRecovery{}).
+		Where("user_id = ? AND cancelled_at IS NULL AND done_at IS NULL", userID).
+		Update("cancelled_at", s.Now())
+	if res.Error != nil {
+		return false, fmt.Errorf("cancel factor recovery: %w", res.Error)
+	}
+	return res.RowsAffected > 0, nil
+}
+
+// DueFactorRecoveries lists requests whose delay has passed, oldest first,
+// at most limit.
+func (s *Store) DueFactorRecoveries(ctx context.Context, limit int) ([]FactorRecovery, error) {
+	var rs []FactorRecovery
+	err := s.conn(ctx).Where("cancelled_at IS NULL AND done_at IS NULL AND due_at <= ?", s.Now()).
+		Order("due_at").Limit(limit).Find(&rs).Error
+	return rs, err
+}
+
+// ClaimFactorRecovery marks a due request done, in one conditional update:
+// of replicas racing for it exactly one gets true. Called inside the
+// transaction that removes the factors, so a failure un-claims it.
+func (s *Store) ClaimFactorRecovery(ctx context.Context, id string) (bool, error) {
+	now := s.Now()
+	res := s.conn(ctx).Model(&FactorRecovery{}).
+		Where("id = ? AND cancelled_at IS NULL AND done_at IS NULL AND due_at <= ?", id, now).
+		Update("done_at", now)
+	if res.Error != nil {
+		return false, fmt.Errorf("claim factor recovery: %w", res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}

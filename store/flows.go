@@ -82,7 +82,7 @@ func (s *Store) ConsumeFlow(ctx context.Context, id string) error {
 func (s *Store) PurgeExpired(ctx context.Context) error {
 	now := s.Now()
 	var errs []error
-	for _, m := range []any{&flowRow{}, &Session{}, &OAuthToken{}, &RememberedBrowser{}} {
+	for _, m := range []any{&flowRow{}, &Session{}, &OAuthToken{}, &RememberedBrowser{}, &EmailToken{}} {
 		if err := s.conn(ctx).Where("expires_at < ?", now).Delete(m).Error; err != nil {
 			errs = append(errs, err)
 		}

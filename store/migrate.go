@@ -49,6 +49,9 @@ var migrations = []migration{
 		}
 		return tx.Migrator().AddColumn(&OAuthToken{}, "RotatedAt")
 	}},
+	{8, "factor recovery requests", func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&FactorRecovery{})
+	}},
 }
 
 type schemaMigration struct {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"latchkey/factorrecovery"
 	"latchkey/login"
 	"latchkey/login/password"
 	"latchkey/provider"
@@ -300,24 +301,8 @@ func (e *env) userResetFactors(ctx context.Context, email string) error {
 }
 
 func resetFactors(ctx context.Context, st *store.Store, sessions *login.Sessions, userID string) (hadTOTP bool, passkeys, ended int, err error) {
-	if hadTOTP, err = st.DeleteTOTP(ctx, userID); err != nil {
-		return
-	}
-	if passkeys, err = st.DeleteUserPasskeys(ctx, userID); err != nil {
-		return
-	}
-	if ended, err = sessions.EndUser(ctx, userID, login.EndFactorsReset, ""); err != nil {
-		return
-	}
-	if err = st.DeactivateSubjectTokens(ctx, userID); err != nil {
-		return
-	}
-	if _, err = st.RevokeUserRememberedBrowsers(ctx, userID); err != nil {
-		return
-	}
-	detail := fmt.Sprintf("by admin (cli): totp=%t passkeys=%d", hadTOTP, passkeys)
-	err = st.Audit(ctx, store.AuditEvent{UserID: userID, Event: "user.factors_reset", Detail: detail})
-	return
+	r, err := factorrecovery.Remove(ctx, st, sessions, userID, "by admin (cli)")
+	return r.TOTP, r.Passkeys, r.Sessions, err
 }
 
 // findUser looks a user up by the EMAIL argument.

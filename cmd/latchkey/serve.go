@@ -64,6 +64,9 @@ func (e *env) serve(ctx context.Context) error {
 		go func() { errc <- hs.Serve(listeners[i]) }()
 	}
 	go purge(ctx, st, log)
+	// Due factor-recovery requests: any replica may run this; each request
+	// is claimed by one of them.
+	go srv.FactorRecovery.Loop(ctx, time.Minute)
 	go rl.watch(ctx)
 	log.Info("latchkey is serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Describe())
 	var serveErr error
