@@ -28,7 +28,7 @@ var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // env is a factor on a fresh SQLite store with one user.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	st     *store.Store
 	f      *passkey.Factor
@@ -36,7 +36,7 @@ type env struct {
 	flowID int
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	st := testkit.OpenStore(t, testkit.SQLiteDSN(t), store.Options{})
 	f, err := passkey.New(passkey.Config{RPID: rpID, RPName: "Latchkey", Origins: []string{origin}}, st, nil, func() time.Time { return t0 }, nil)
