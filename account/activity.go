@@ -58,6 +58,7 @@ var eventWords = map[string]string{
 	"user.factors_reset":         "An administrator removed your authenticator app, recovery codes and passkeys",
 	"totp.enabled":               "Two-factor authentication turned on",
 	"totp.disabled":              "Two-factor authentication turned off",
+	"twofactor.disabled":         "Two-factor authentication turned off",
 	"totp.used":                  "Authenticator app code accepted",
 	"recovery_code.used":         "Recovery code used",
 	"recovery_code.failed":       "Wrong recovery code",

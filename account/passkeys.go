@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,6 +70,9 @@ func (p *Passkeys) Mount(r *mux.Router) {
 
 type passkeysView struct {
 	Passkeys []passkeyView
+	// ConfirmTwoFAOff names the passkey whose deletion would turn 2FA off,
+	// for the confirmation form.
+	ConfirmTwoFAOff string
 }
 
 type passkeyView struct {
@@ -105,8 +109,17 @@ func (p *Passkeys) list(w http.ResponseWriter, r *http.Request) {
 		view.Passkeys = append(view.Passkeys, pv)
 	}
 	page := templates.Page{Title: "Passkeys", Notice: passkeyNotices[r.URL.Query().Get("done")], Data: view}
-	if r.URL.Query().Get("error") == "last" {
+	switch r.URL.Query().Get("error") {
+	case "last":
 		page.Error = "This is your only way to sign in: set a password or add another passkey before deleting it."
+	case "last2fa":
+		for _, k := range view.Passkeys {
+			if k.ID == r.URL.Query().Get("passkey") {
+				view.ConfirmTwoFAOff = k.ID
+				page.Data = view
+				page.Error = "This passkey is your only second factor: deleting it turns two-factor authentication off, and your password alone will sign you in. Add an authenticator app or another passkey first, or confirm below."
+			}
+		}
 	}
 	p.Account.Page(w, http.StatusOK, "account_passkeys", v, page)
 }
@@ -239,6 +252,7 @@ func (p *Passkeys) delete(w http.ResponseWriter, r *http.Request) {
 		p.Account.Fail(w, r, err)
 		return
 	}
+	twoFAOff := false
 	if len(rows) == 1 && rows[0].ID == id {
 		other, err := p.otherSignIn(ctx, v.User.ID)
 		if err != nil {
@@ -249,12 +263,27 @@ func (p *Passkeys) delete(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, PasskeysPath+"?error=last", http.StatusSeeOther)
 			return
 		}
+		// The only second factor: deleting it turns 2FA off, which the
+		// user must say in so many words, as on /account/totp.
+		if twoFAOff, err = p.lastSecondFactor(ctx, v.User.ID); err != nil {
+			p.Account.Fail(w, r, err)
+			return
+		}
+		if twoFAOff && r.PostForm.Get("confirm") != confirmTwoFAOff {
+			http.Redirect(w, r, PasskeysPath+"?error=last2fa&passkey="+url.QueryEscape(id), http.StatusSeeOther)
+			return
+		}
 	}
 	if err := p.Store.DeletePasskey(ctx, v.User.ID, id); err != nil {
 		p.notFoundOrFail(w, r, err)
 		return
 	}
-	p.Account.Audit(r, v.User.ID, "passkey.deleted", "passkey="+id)
+	detail := "passkey=" + id
+	if twoFAOff {
+		detail += " 2fa=off"
+		p.Account.Audit(r, v.User.ID, "twofactor.disabled", "the last passkey was deleted")
+	}
+	p.Account.Audit(r, v.User.ID, "passkey.deleted", detail)
 	http.Redirect(w, r, PasskeysPath+"?done=deleted", http.StatusSeeOther)
 }
 
@@ -276,6 +305,25 @@ func (p *Passkeys) otherSignIn(ctx context.Context, userID string) (bool, error)
 		}
 	}
 	return false, nil
+}
+
+// confirmTwoFAOff is the delete form's answer that turns 2FA off with the
+// last second factor.
+const confirmTwoFAOff = "turn-off-2fa"
+
+// lastSecondFactor tells whether the user's passkeys are their only second
+// factor (no authenticator app): the last one keeps 2FA on.
+func (p *Passkeys) lastSecondFactor(ctx context.Context, userID string) (bool, error) {
+	enrolled, twoFA, err := p.Account.Login.Enrolled(ctx, userID)
+	if err != nil || !twoFA {
+		return false, err
+	}
+	for _, f := range p.Account.Login.Factors {
+		if _, second := f.(login.SecondFactor); second && f.Method() != login.MethodPasskey && slices.Contains(enrolled, f.Method()) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // jsonViewer is PostedForm for the script's requests: it answers in JSON
