@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,11 +154,16 @@ func startProcess(t *testing.T, name string, env []string, dir string, args ...s
 	logs := &syncBuffer{}
 	cmd := exec.Command(name, args...)
 	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, dir, logs, logs
+	// Its own process group, so the cleanup also ends the children it
+	// forks (httpd's workers), which would otherwise keep running and hold
+	// the output pipe open.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 		if t.Failed() {
 			t.Logf("%s log:\n%s", filepath.Base(name), logs.String())
