@@ -283,7 +283,7 @@ func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string)
 		}
 		ok, gerr := s.withinGrace(ctx, row)
 		if gerr != nil {
-			return gerr
+			return unavailable(gerr)
 		}
 		if ok && row.RequestID == requestID {
 			return nil
