@@ -116,11 +116,7 @@ func (s *Service) PostedForm(w http.ResponseWriter, r *http.Request) (*Viewer, b
 // level is what a sensitive change must be proved with: the account's
 // own sign-in level (two factors once 2FA is on).
 func (s *Service) level(ctx context.Context, userID string) (login.Level, error) {
-	_, twoFA, err := s.Login.Enrolled(ctx, userID)
-	if err != nil {
-		return login.LevelNone, err
-	}
-	return login.RequiredLevel(login.Level1FA, nil, twoFA), nil
+	return s.Login.AccountLevel(ctx, userID)
 }
 
 // Recent tells whether the viewer proved, within RecentWindow, factors

@@ -147,7 +147,7 @@ func (p *Passkeys) begin(w http.ResponseWriter, r *http.Request) {
 	}
 	// The ceremony's state lives in a flow bound to this browser and this
 	// session; it is already done as a login, so /login cannot reuse it.
-	fl := &login.Flow{ReturnTo: PasskeysPath, UserID: v.User.ID, LoginDone: true, SessionHash: v.Session.Hash}
+	fl := login.NewCeremony(v.User.ID, v.Session.Hash, PasskeysPath)
 	publicKey, err := p.Ceremonies.BeginRegistration(ctx, v.User, fl)
 	if err != nil {
 		p.jsonFail(w, r, err)
@@ -174,7 +174,7 @@ func (p *Passkeys) finish(w http.ResponseWriter, r *http.Request) {
 	browser := p.Account.Kit.BrowserID(w, r)
 	flows := p.Account.Login.Flows
 	fl, err := flows.Get(ctx, r.URL.Query().Get("flow"), browser)
-	if err == nil && (fl.UserID != v.User.ID || fl.SessionHash != v.Session.Hash || fl.ReturnTo != PasskeysPath) {
+	if err == nil && (!fl.IsCeremony() || fl.UserID != v.User.ID || fl.SessionHash != v.Session.Hash || fl.ReturnTo != PasskeysPath) {
 		err = login.ErrFlowNotFound
 	}
 	if err == nil {

@@ -87,7 +87,7 @@ func (s *Service) flow(w http.ResponseWriter, r *http.Request) (*login.Flow, str
 			err = login.ErrFlowNotFound
 		}
 	}
-	if err != nil || !fl.LoginDone {
+	if err != nil || !fl.CanConsent() {
 		s.Render.Error(w, http.StatusBadRequest, "This request has expired",
 			"The page was open too long, was already used, or was opened in another browser.")
 		return nil, "", false
@@ -136,13 +136,10 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	fl, err := s.Flows.Apply(r.Context(), fl.ID, browser, func(fl *login.Flow) error {
-		fl.ConsentDone = decision == "allow"
-		fl.ConsentDenied = decision == "deny"
-		fl.GrantedScopes = nil
-		if fl.ConsentDone {
-			fl.GrantedScopes = fl.Scopes
+		if decision == "allow" {
+			return fl.Grant()
 		}
-		return nil
+		return fl.Deny()
 	})
 	if err != nil {
 		s.Render.Error(w, http.StatusBadRequest, "This request has expired", "Go back to the application and try again.")

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"latchkey/config"
 )
 
 // Method names a factor, as posted in the login form's "method" field.
@@ -16,6 +18,10 @@ const (
 	MethodRecoveryCode Method = "recovery_code"
 	MethodMagicLink    Method = "magic_link"
 	MethodPasskey      Method = "passkey"
+	// MethodRemembered is no factor the user answers: a remembered browser
+	// standing in for the second factor at mfa. It adds nothing to amr and
+	// never makes a sign-in phishing-resistant.
+	MethodRemembered Method = "remembered_browser"
 )
 
 // Result is one completed factor: the only input amr, acr and auth_time are
@@ -41,7 +47,10 @@ const (
 	LevelPHRH
 )
 
-var levelNames = []string{"", "1fa", "mfa", "phr", "phrh"}
+// levelNames is config.ACRLevels (the one table of level names, which
+// config validation uses too) with the unauthenticated level in front; a
+// test checks the constants above match it.
+var levelNames = append([]string{""}, config.ACRLevels...)
 
 // String is the acr value.
 func (l Level) String() string {
@@ -96,8 +105,10 @@ func amrOf(r Result) []string {
 }
 
 // AMR is the ID token's amr for these results: each factor's values in the
-// order they were completed, without repeats, then "mfa" when earned.
+// order they were completed, without repeats, then "mfa" when earned by
+// what was proved (a remembered browser lists nothing).
 func AMR(results []Result) []string {
+	results = provedOnly(results)
 	var out []string
 	for _, r := range results {
 		for _, v := range amrOf(r) {
@@ -125,16 +136,21 @@ func isMFA(results []Result) bool {
 
 // ACR is the level these results reach. Phishing resistance needs a passkey
 // within a multi-factor sign-in (user verification or a second factor): a
-// bare passkey tap without verification is one factor, however strong.
+// bare passkey tap without verification is one factor, however strong. A
+// remembered browser counts as the second factor for mfa, never beyond.
 func ACR(results []Result) Level {
-	if len(results) == 0 {
+	proved := provedOnly(results)
+	if len(proved) == 0 {
 		return LevelNone
 	}
 	if !isMFA(results) {
 		return Level1FA
 	}
 	level := LevelMFA
-	for _, r := range results {
+	if !isMFA(proved) {
+		return level
+	}
+	for _, r := range proved {
 		if r.Method != MethodPasskey {
 			continue
 		}
@@ -146,10 +162,19 @@ func ACR(results []Result) Level {
 	return level
 }
 
-// AuthTime is the time of the last fresh factor.
+// provedOnly drops a remembered browser's stand-in.
+func provedOnly(results []Result) []Result {
+	if !slices.ContainsFunc(results, func(r Result) bool { return r.Method == MethodRemembered }) {
+		return results
+	}
+	return slices.DeleteFunc(slices.Clone(results), func(r Result) bool { return r.Method == MethodRemembered })
+}
+
+// AuthTime is the time of the last fresh factor (a remembered browser is
+// none).
 func AuthTime(results []Result) time.Time {
 	var t time.Time
-	for _, r := range results {
+	for _, r := range provedOnly(results) {
 		if r.At.After(t) {
 			t = r.At
 		}

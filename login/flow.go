@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,10 +30,35 @@ type FlowStore interface {
 // another browser: the user must start again from the application.
 var ErrFlowNotFound = errors.New("sign-in flow not found or expired")
 
+// Kind says what a flow is for; each handler continues only its kinds.
+type Kind string
+
+// The kinds of flow.
+const (
+	// KindAuthorize comes from /oauth2/auth: login, enrollment if the
+	// level needs it, consent, then back to the authorization URL.
+	KindAuthorize Kind = "authorize"
+	// KindLocal signs in to Latchkey itself (/login, /signup, /account).
+	KindLocal Kind = "local"
+	// KindReauth proves a signed-in user again before a sensitive change.
+	KindReauth Kind = "reauth"
+	// KindCeremony is a passkey registration on /account: no sign-in.
+	KindCeremony Kind = "ceremony"
+	// KindRecovery is reserved for /recover (password and factor recovery).
+	KindRecovery Kind = "recovery"
+)
+
+// signsIn tells whether /login continues flows of this kind.
+func (k Kind) signsIn() bool {
+	return k == KindAuthorize || k == KindLocal || k == KindReauth
+}
+
 // Flow is one authorization attempt's interaction: who is signing in, what
-// they proved so far, what is still required, and where to return.
+// they proved so far, what is still required, and where to return. Its
+// state changes only through the transition methods below.
 type Flow struct {
-	ID string `json:"id"`
+	ID   string `json:"id"`
+	Kind Kind   `json:"kind"`
 	// BrowserHash binds the flow to the browser cookie that started it.
 	BrowserHash string `json:"browser"`
 	// ReturnTo is the original /oauth2/auth URL (path and query), or a local
@@ -42,6 +68,13 @@ type Flow struct {
 	// Required is the level asked by the client and the relying party; the
 	// user's own 2FA is added once the user is known.
 	Required Level `json:"required"`
+	// RememberAllowed and StepUpMaxAge are the client's policy, kept so
+	// every step decides as /oauth2/auth did.
+	RememberAllowed bool          `json:"remember_allowed,omitempty"`
+	StepUpMaxAge    time.Duration `json:"step_up_max_age,omitempty"`
+	// Remember: the user asked to remember this browser after a second
+	// factor; applied when the login finishes.
+	Remember bool `json:"remember,omitempty"`
 	// Fresh means the session's earlier factors do not count (prompt=login,
 	// max_age exceeded).
 	Fresh     bool     `json:"fresh,omitempty"`
@@ -62,6 +95,89 @@ type Flow struct {
 	State     map[Method]json.RawMessage `json:"state,omitempty"`
 	CreatedAt time.Time                  `json:"created_at"`
 	ExpiresAt time.Time                  `json:"expires_at"`
+}
+
+// ErrWrongStep refuses a transition the flow's kind or state does not
+// allow; handlers answer it like an unknown flow.
+var ErrWrongStep = fmt.Errorf("%w: wrong step for this flow", ErrFlowNotFound)
+
+// CanLogin tells whether /login may continue the flow.
+func (f *Flow) CanLogin() bool { return f.Kind.signsIn() && !f.LoginDone }
+
+// CanConsent tells whether /consent may continue the flow: an
+// authorization whose login is done and not yet answered.
+func (f *Flow) CanConsent() bool {
+	return f.Kind == KindAuthorize && f.LoginDone && !f.ConsentDone && !f.ConsentDenied
+}
+
+// IsCeremony tells whether the flow is a passkey registration.
+func (f *Flow) IsCeremony() bool { return f.Kind == KindCeremony }
+
+// AddResult records a factor the user proved. The first result names the
+// user; a result for anybody else is refused.
+func (f *Flow) AddResult(res Result) error {
+	if !f.CanLogin() || res.UserID == "" || (f.UserID != "" && f.UserID != res.UserID) {
+		return ErrWrongStep
+	}
+	f.UserID = res.UserID
+	f.Results = append(f.Results, res)
+	return nil
+}
+
+// AskRemember records the "remember this browser" choice.
+func (f *Flow) AskRemember(on bool) { f.Remember = on && f.RememberAllowed }
+
+// Failed counts a wrong answer; it returns the count.
+func (f *Flow) Failed() int {
+	f.Failures++
+	return f.Failures
+}
+
+// FinishLogin lands the flow's login in the session sessionHash; results
+// are those that count (the policy may have added a remembered browser).
+func (f *Flow) FinishLogin(sessionHash string, results []Result) error {
+	if !f.CanLogin() || f.UserID == "" {
+		return ErrWrongStep
+	}
+	f.LoginDone, f.SessionHash, f.Results = true, sessionHash, results
+	return nil
+}
+
+// Grant records consent to the flow's scopes.
+func (f *Flow) Grant() error {
+	if !f.CanConsent() {
+		return ErrWrongStep
+	}
+	f.ConsentDone, f.GrantedScopes = true, slices.Clone(f.Scopes)
+	return nil
+}
+
+// Deny records that the user refused.
+func (f *Flow) Deny() error {
+	if !f.CanConsent() {
+		return ErrWrongStep
+	}
+	f.ConsentDenied, f.GrantedScopes = true, nil
+	return nil
+}
+
+// Consented tells whether the user granted every one of scopes here.
+func (f *Flow) Consented(scopes []string) bool {
+	if f == nil || !f.ConsentDone {
+		return false
+	}
+	for _, s := range scopes {
+		if !slices.Contains(f.GrantedScopes, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// NewCeremony returns a passkey-registration flow for a signed-in user's
+// session, to be stored with Flows.New.
+func NewCeremony(userID, sessionHash, returnTo string) *Flow {
+	return &Flow{Kind: KindCeremony, ReturnTo: returnTo, UserID: userID, SessionHash: sessionHash}
 }
 
 // SetState stores a factor's scratch value.

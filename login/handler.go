@@ -28,6 +28,9 @@ type Pages struct {
 	// AfterLogin may send a finished sign-in through one more page (the
 	// passkey suggestion) before next, the flow's return URL.
 	AfterLogin func(r *http.Request, fl *Flow, next string) string
+	// Enroll renders the in-flow enrollment of method (Next said
+	// StepEnroll); nil shows that the level cannot be reached.
+	Enroll func(w http.ResponseWriter, r *http.Request, fl *Flow, method Method, status int, errMsg string)
 }
 
 // Mount registers the routes.
@@ -47,32 +50,47 @@ type loginView struct {
 	Offers     map[string]bool
 	Signup     bool
 	Factor     map[string]any
+	// Remember offers the "remember this browser" checkbox.
+	Remember bool
 }
 
 func (p *Pages) show(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	browser := p.Kit.BrowserID(w, r)
 	id := r.URL.Query().Get("flow")
 	if id == "" {
 		p.StartLocal(w, r, "/login")
 		return
 	}
-	fl, err := p.Flows.Get(ctx, id, browser)
-	if err != nil {
-		p.expired(w, err)
-		return
-	}
-	if fl.LoginDone {
-		http.Redirect(w, r, p.Flows.ReturnURL(fl), http.StatusSeeOther)
+	fl, ok := p.loginFlow(w, r, id, browser)
+	if !ok {
 		return
 	}
 	p.renderStep(w, r, http.StatusOK, fl, browser, "")
 }
 
+// loginFlow loads a flow /login may continue: one of a sign-in kind whose
+// login is not done (a finished one goes back to where it returns).
+func (p *Pages) loginFlow(w http.ResponseWriter, r *http.Request, id, browser string) (*Flow, bool) {
+	fl, err := p.Flows.Get(r.Context(), id, browser)
+	if err != nil {
+		p.expired(w, err)
+		return nil, false
+	}
+	if fl.LoginDone && fl.Kind.signsIn() {
+		http.Redirect(w, r, p.Flows.ReturnURL(fl), http.StatusSeeOther)
+		return nil, false
+	}
+	if !fl.CanLogin() {
+		p.expired(w, ErrWrongStep)
+		return nil, false
+	}
+	return fl, true
+}
+
 // StartLocal begins a flow for a visit without an application (sign in to
 // Latchkey itself) and sends the browser to page with it.
 func (p *Pages) StartLocal(w http.ResponseWriter, r *http.Request, page string) {
-	fl := &Flow{ReturnTo: localReturn(r.URL.Query().Get("return_to")), Required: Level1FA}
+	fl := &Flow{Kind: KindLocal, ReturnTo: localReturn(r.URL.Query().Get("return_to")), Required: Level1FA}
 	if err := p.Flows.New(r.Context(), p.Kit.BrowserID(w, r), fl); err != nil {
 		p.fail(w, r, err)
 		return
@@ -88,22 +106,34 @@ func (p *Pages) Fail(w http.ResponseWriter, r *http.Request, err error) { p.fail
 
 func (p *Pages) renderStep(w http.ResponseWriter, r *http.Request, status int, fl *Flow, browser, errMsg string) {
 	ctx := r.Context()
-	required, enrolled, err := p.required(ctx, fl)
+	d, err := p.decide(ctx, r, fl)
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	offers := NextMethods(fl.UserID != "", fl.Results, p.Identifying(), enrolled, required)
-	v := loginView{FlowID: fl.ID, Identify: fl.UserID == "", Identifier: fl.LoginHint, Offers: map[string]bool{}, Signup: p.Signup}
-	if fl.UserID != "" {
-		v.Identifier = p.Emails(ctx, fl.UserID)
-		if len(offers) == 0 {
-			p.Render.Error(w, http.StatusForbidden, "This sign-in cannot be completed",
-				"The application asks for a stronger sign-in ("+required.String()+") than your account can give. Add a passkey or authenticator app to your account first.")
+	v := loginView{FlowID: fl.ID, Identify: fl.UserID == "", Identifier: fl.LoginHint, Offers: map[string]bool{}, Signup: p.Signup,
+		Remember: fl.UserID != "" && fl.RememberAllowed && p.Remember.On()}
+	switch Next(fl, nil, Client{Decision: d}) {
+	case StepLogin:
+	case StepEnroll:
+		if p.Enroll != nil {
+			p.Enroll(w, r, fl, d.Enroll, status, errMsg)
 			return
 		}
+		p.Render.Error(w, http.StatusForbidden, "This sign-in cannot be completed",
+			"The application asks for a stronger sign-in ("+d.Required.String()+") than your account can give. Add a passkey or authenticator app to your account first.")
+		return
+	case StepRefuse:
+		p.expired(w, ErrWrongStep)
+		return
+	default:
+		p.Finish(w, r, fl, browser)
+		return
 	}
-	for _, m := range offers {
+	if fl.UserID != "" {
+		v.Identifier = p.Emails(ctx, fl.UserID)
+	}
+	for _, m := range d.Offer {
 		v.Offers[string(m)] = true
 		if f, ok := p.Factor(m); ok {
 			if sv, ok := f.(StepViewer); ok {
@@ -127,13 +157,8 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 		p.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
 		return
 	}
-	fl, err := p.Flows.Get(ctx, r.URL.Query().Get("flow"), browser)
-	if err != nil {
-		p.expired(w, err)
-		return
-	}
-	if fl.LoginDone {
-		http.Redirect(w, r, p.Flows.ReturnURL(fl), http.StatusSeeOther)
+	fl, ok := p.loginFlow(w, r, r.URL.Query().Get("flow"), browser)
+	if !ok {
 		return
 	}
 	if !p.Kit.CheckCSRF(r, fl.ID) {
@@ -141,13 +166,13 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	method := Method(r.PostForm.Get("method"))
-	required, enrolled, err := p.required(ctx, fl)
+	d, err := p.decide(ctx, r, fl)
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
 	f, ok := p.Factor(method)
-	if !ok || !slices.Contains(NextMethods(fl.UserID != "", fl.Results, p.Identifying(), enrolled, required), method) {
+	if !ok || Next(fl, nil, Client{Decision: d}) != StepLogin || !slices.Contains(d.Offer, method) {
 		p.renderStep(w, r, http.StatusBadRequest, fl, browser, "Choose one of the sign-in methods shown.")
 		return
 	}
@@ -172,12 +197,17 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 // the next step (or finishes). Factors with their own routes (the magic
 // link's confirmation) end here too.
 func (p *Pages) Complete(w http.ResponseWriter, r *http.Request, flowID, browser string, f Factor, res Result) {
+	remember := r.PostForm.Get(RememberField) != ""
 	fl, err := p.Flows.Apply(r.Context(), flowID, browser, func(fl *Flow) error {
-		if fl.LoginDone || (fl.UserID != "" && fl.UserID != res.UserID) {
-			return ErrFlowNotFound
+		// A second factor (the user known before it) may remember the
+		// browser.
+		secondFactor := fl.UserID != ""
+		if err := fl.AddResult(res); err != nil {
+			return err
 		}
-		fl.UserID = res.UserID
-		fl.Results = append(fl.Results, res)
+		if remember && secondFactor {
+			fl.AskRemember(true)
+		}
 		if s, ok := f.(StateUpdater); ok {
 			s.Settle(fl)
 		}
@@ -212,9 +242,15 @@ func (p *Pages) Finish(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 		p.fail(w, r, err)
 		return
 	}
+	if fl.Remember && len(fl.Results) > 1 {
+		if err := p.Remember.Remember(ctx, w, r, fl.UserID); err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		p.audit(ctx, r, fl.UserID, "browser.remembered", "")
+	}
 	fl, err = p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error {
-		fl.LoginDone, fl.SessionHash = true, sess.Hash
-		return nil
+		return fl.FinishLogin(sess.Hash, fl.Results)
 	})
 	if err != nil {
 		p.expired(w, err)
@@ -243,7 +279,7 @@ func (p *Pages) failed(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 	// what was typed as the secret.
 	p.Log.WarnContext(ctx, "sign-in failed", "ip", web.ClientIP(r), "account", p.account(ctx, r, fl), "method", string(m))
 	updated, err := p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error {
-		fl.Failures++
+		fl.Failed()
 		return nil
 	})
 	if err != nil {
@@ -334,18 +370,21 @@ func (p *Pages) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 // Continue sends the browser to the flow's next step, or finishes it when
-// its results already reach the required level.
+// Next says its login is done.
 func (p *Pages) Continue(w http.ResponseWriter, r *http.Request, fl *Flow, browser string) {
-	required, _, err := p.required(r.Context(), fl)
+	d, err := p.decide(r.Context(), r, fl)
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	if !Satisfied(fl.Results, required) {
+	switch Next(fl, nil, Client{Decision: d}) {
+	case StepLogin, StepEnroll:
 		http.Redirect(w, r, "/login?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)
-		return
+	case StepRefuse:
+		p.expired(w, ErrWrongStep)
+	default:
+		p.Finish(w, r, fl, browser)
 	}
-	p.Finish(w, r, fl, browser)
 }
 
 // account names the account a sign-in is for, for the log: the flow's

@@ -43,6 +43,8 @@ type Service struct {
 	MaxFailures int
 	// Remember owns remembered browsers (nil: the feature is off).
 	Remember *RememberedBrowsers
+	// Consents reads remembered grants (nil: consent is always asked).
+	Consents Consents
 }
 
 // Factor returns the registered factor for m.
@@ -69,6 +71,14 @@ func (s *Service) Identifying() []Method {
 // Enrolled lists the factors the user can use, and whether any of them
 // turns 2FA on.
 func (s *Service) Enrolled(ctx context.Context, userID string) (methods []Method, twoFA bool, err error) {
+	e, err := s.Enrollment(ctx, userID)
+	return e.Methods, e.TwoFA, err
+}
+
+// Enrollment is what the user has set up; compute it once per request and
+// hand it to the policy.
+func (s *Service) Enrollment(ctx context.Context, userID string) (Enrollment, error) {
+	var out Enrollment
 	for _, f := range s.Factors {
 		e, ok := f.(Enrollable)
 		if !ok {
@@ -76,23 +86,44 @@ func (s *Service) Enrolled(ctx context.Context, userID string) (methods []Method
 		}
 		on, err := e.Enrolled(ctx, userID)
 		if err != nil {
-			return nil, false, fmt.Errorf("enrollment of %s: %w", f.Method(), err)
+			return Enrollment{}, fmt.Errorf("enrollment of %s: %w", f.Method(), err)
 		}
 		if !on {
 			continue
 		}
-		methods = append(methods, f.Method())
+		out.Methods = append(out.Methods, f.Method())
 		if _, ok := f.(SecondFactor); ok {
-			twoFA = true
+			out.TwoFA = true
 		}
 	}
-	return methods, twoFA, nil
+	return out, nil
+}
+
+// AccountLevel is the level a user's own sign-in reaches at least (two
+// factors once 2FA is on): what a sensitive account change is proved with.
+func (s *Service) AccountLevel(ctx context.Context, userID string) (Level, error) {
+	e, err := s.Enrollment(ctx, userID)
+	if err != nil {
+		return LevelNone, err
+	}
+	return Policy{}.Required(Input{ClientMin: Level1FA, Enrolled: e}), nil
+}
+
+// Consents tells whether a user granted a client scopes before;
+// consent.Service implements it.
+type Consents interface {
+	Granted(ctx context.Context, userID, clientID string, scopes []string) (bool, error)
 }
 
 // AuthRequest is what Authorize needs to know of an authorization request.
 type AuthRequest struct {
 	ClientID  string
 	ClientMin Level
+	// StepUpMaxAge, RememberAllowed and SkipConsent are the client's.
+	StepUpMaxAge    time.Duration
+	RememberAllowed bool
+	SkipConsent     bool
+	// ACRValues are acr_values and the claims parameter's acr.
 	ACRValues []string
 	Prompt    []string
 	// MaxAge is max_age in seconds; negative when absent.
@@ -106,21 +137,27 @@ type AuthRequest struct {
 	Verifier string
 }
 
-// Outcome is Authorize's answer: either Redirect the browser, or the user is
-// authenticated (Session set). Flow is the resumed flow, when there is one.
+// Outcome is Authorize's answer: the Step Next chose, with where to send
+// the browser for Login, Enroll and Consent, and for Issue the session and
+// the results the tokens speak for.
 type Outcome struct {
+	Step     Step
 	Redirect string
 	Session  *Session
-	Level    Level
+	Results  []Result
 	Flow     *Flow
 	// RequestedAt is when the user's interaction for this request started,
 	// for fosite's prompt/max_age checks.
 	RequestedAt time.Time
 }
 
-// Authorize decides whether the browser's session satisfies req or which
-// flow must run first. prompt=none that needs interaction yields
-// ErrLoginRequired.
+// ErrConsentRequired answers prompt=none when consent is needed.
+var ErrConsentRequired = errors.New("consent_required")
+
+// Authorize decides, through Next, what an authorization request needs:
+// the browser's session may answer it (Issue), or a flow starts for login,
+// enrollment or consent. prompt=none that needs interaction yields
+// ErrLoginRequired or ErrConsentRequired.
 func (s *Service) Authorize(ctx context.Context, w http.ResponseWriter, r *http.Request, req AuthRequest) (Outcome, error) {
 	browser := s.Kit.BrowserID(w, r)
 	now := s.Now().UTC()
@@ -133,102 +170,141 @@ func (s *Service) Authorize(ctx context.Context, w http.ResponseWriter, r *http.
 			sess = nil
 		}
 	}
+	promptNone := slices.Contains(req.Prompt, "none")
+	prompt, maxAge := req.Prompt, req.MaxAge
 
+	var fl *Flow
 	if req.Verifier != "" {
-		fl, err := s.Flows.Resume(ctx, req.Verifier, browser, req.ReturnTo)
+		resumed, err := s.Flows.Resume(ctx, req.Verifier, browser, req.ReturnTo)
 		if err != nil && !errors.Is(err, ErrFlowNotFound) {
 			return Outcome{}, err
 		}
-		if err == nil && fl.LoginDone && sess != nil && sess.Hash == fl.SessionHash && fl.ClientID == req.ClientID &&
-			(req.HintSubject == "" || req.HintSubject == sess.UserID) {
-			// The session is checked against this request's policy again:
-			// the flow may have been started for a weaker one, or another
-			// tab may have changed the session since.
-			_, twoFA, err := s.Enrolled(ctx, sess.UserID)
-			if err != nil {
-				return Outcome{}, err
-			}
-			if Satisfied(sess.Results, RequiredLevel(req.ClientMin, req.ACRValues, twoFA)) {
-				return Outcome{Session: sess, Level: ACR(sess.Results), Flow: fl, RequestedAt: fl.CreatedAt}, nil
-			}
-		}
-		// A stale, foreign or insufficient verifier is ignored: the request
+		// A stale, foreign or mismatched verifier is ignored: the request
 		// starts over.
-	}
-
-	promptNone := slices.Contains(req.Prompt, "none")
-	fresh := slices.Contains(req.Prompt, "login")
-	if sess != nil && req.MaxAge >= 0 && now.Sub(sess.AuthTime) > time.Duration(req.MaxAge)*time.Second {
-		fresh = true
+		if err == nil && resumed.Kind == KindAuthorize && resumed.LoginDone && sess != nil &&
+			sess.Hash == resumed.SessionHash && resumed.ClientID == req.ClientID &&
+			(req.HintSubject == "" || req.HintSubject == sess.UserID) {
+			// The flow already honoured prompt=login and max_age; the
+			// session is checked against this request's policy again.
+			fl, prompt, maxAge = resumed, nil, -1
+		}
 	}
 	if sess != nil && req.HintSubject != "" && req.HintSubject != sess.UserID {
 		// The RP expects another user: this session cannot answer for them.
 		if promptNone {
 			return Outcome{}, ErrLoginRequired
 		}
-		fresh = true
+		prompt = append(slices.Clone(prompt), "login")
 	}
 
-	fl := &Flow{ReturnTo: req.ReturnTo, ClientID: req.ClientID, LoginHint: req.LoginHint, Scopes: req.Scopes,
-		Required: RequiredLevel(req.ClientMin, req.ACRValues, false), Fresh: fresh}
-	if sess != nil && !fresh {
-		_, twoFA, err := s.Enrolled(ctx, sess.UserID)
-		if err != nil {
+	in := Input{ClientMin: req.ClientMin, ACRValues: req.ACRValues, RememberAllowed: req.RememberAllowed,
+		StepUpMaxAge: req.StepUpMaxAge, Prompt: prompt, MaxAge: maxAge, Now: now}
+	if sess != nil {
+		if in, err = s.withUser(ctx, r, in, sess.UserID, sess.Results); err != nil {
 			return Outcome{}, err
 		}
-		if Satisfied(sess.Results, RequiredLevel(req.ClientMin, req.ACRValues, twoFA)) {
-			return Outcome{Session: sess, Level: ACR(sess.Results), RequestedAt: now}, nil
+	}
+	dec := Policy{}.Evaluate(in)
+	c := Client{Decision: dec}
+	if dec.Satisfied && sess != nil && !fl.Consented(req.Scopes) {
+		c.NeedsConsent = true
+		if !slices.Contains(req.Prompt, "consent") && (req.SkipConsent || s.Consents == nil) {
+			c.NeedsConsent = false
+		} else if !slices.Contains(req.Prompt, "consent") {
+			granted, err := s.Consents.Granted(ctx, sess.UserID, req.ClientID, req.Scopes)
+			if err != nil {
+				return Outcome{}, err
+			}
+			c.NeedsConsent = !granted
 		}
-		// Step-up: keep what the session proved, ask only for the rest.
-		// SessionHash ties the inherited factors to that session: they
-		// count only while it lives (see Pages.Finish).
-		fl.UserID, fl.Results, fl.SessionHash = sess.UserID, slices.Clone(sess.Results), sess.Hash
 	}
-	if promptNone {
-		return Outcome{}, ErrLoginRequired
+
+	switch step := Next(fl, sess, c); step {
+	case StepDeny:
+		_ = s.Flows.Consume(ctx, fl.ID)
+		return Outcome{Step: StepDeny}, nil
+	case StepIssue:
+		requested := now
+		if fl != nil {
+			// The return URL is single-use: consuming the flow stops a
+			// replayed redirect from minting a second code.
+			if err := s.Flows.Consume(ctx, fl.ID); err != nil {
+				return Outcome{}, err
+			}
+			requested = fl.CreatedAt
+		}
+		return Outcome{Step: StepIssue, Session: sess, Results: dec.Results, Flow: fl, RequestedAt: requested}, nil
+	case StepConsent:
+		if promptNone {
+			return Outcome{}, ErrConsentRequired
+		}
+		if fl == nil {
+			fl = &Flow{Kind: KindAuthorize, ReturnTo: req.ReturnTo, ClientID: req.ClientID, Scopes: req.Scopes,
+				UserID: sess.UserID, Results: sess.Results, LoginDone: true, SessionHash: sess.Hash}
+			if err := s.Flows.New(ctx, browser, fl); err != nil {
+				return Outcome{}, err
+			}
+		}
+		return Outcome{Step: StepConsent, Redirect: "/consent?flow=" + url.QueryEscape(fl.ID), Flow: fl}, nil
+	default: // StepLogin, StepEnroll
+		if promptNone {
+			return Outcome{}, ErrLoginRequired
+		}
+		nf := &Flow{Kind: KindAuthorize, ReturnTo: req.ReturnTo, ClientID: req.ClientID, LoginHint: req.LoginHint,
+			Scopes: req.Scopes, Required: Policy{}.Required(Input{ClientMin: req.ClientMin, ACRValues: req.ACRValues}),
+			RememberAllowed: req.RememberAllowed, StepUpMaxAge: req.StepUpMaxAge, Fresh: dec.Fresh || sess == nil}
+		if sess != nil && !dec.Fresh {
+			// Step-up: keep what still counts of the session, ask only
+			// for the rest. SessionHash ties the inherited factors to
+			// that session: they count only while it lives (Pages.Finish).
+			nf.UserID, nf.Results, nf.SessionHash = sess.UserID, provedOnly(dec.Results), sess.Hash
+		}
+		if err := s.Flows.New(ctx, browser, nf); err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{Step: step, Redirect: "/login?flow=" + url.QueryEscape(nf.ID), Flow: nf}, nil
 	}
-	if err := s.Flows.New(ctx, browser, fl); err != nil {
-		return Outcome{}, err
-	}
-	return Outcome{Redirect: "/login?flow=" + url.QueryEscape(fl.ID)}, nil
 }
 
-// InteractionFlow returns the flow to continue an authorization that needs
-// the user again (consent): the resumed one, or a new one for a request the
-// session satisfied silently.
-func (s *Service) InteractionFlow(ctx context.Context, w http.ResponseWriter, r *http.Request, out Outcome, req AuthRequest) (*Flow, error) {
-	if out.Flow != nil {
-		return out.Flow, nil
+// withUser completes a policy input with what the user has enrolled and
+// whether this browser is remembered for them.
+func (s *Service) withUser(ctx context.Context, r *http.Request, in Input, userID string, results []Result) (Input, error) {
+	e, err := s.Enrollment(ctx, userID)
+	if err != nil {
+		return in, err
 	}
-	fl := &Flow{ReturnTo: req.ReturnTo, ClientID: req.ClientID, Scopes: req.Scopes,
-		UserID: out.Session.UserID, Results: out.Session.Results, LoginDone: true, SessionHash: out.Session.Hash}
-	if err := s.Flows.New(ctx, s.Kit.BrowserID(w, r), fl); err != nil {
-		return nil, err
+	in.Identified, in.Enrolled, in.Results = true, e, results
+	if in.RememberAllowed {
+		if in.Remembered, err = s.Remember.Stands(ctx, r, userID); err != nil {
+			return in, err
+		}
 	}
-	return fl, nil
+	return in, nil
 }
 
 // Reauthenticate starts a flow in which a signed-in user proves again who
 // they are, for a sensitive change on their account; the result replaces
 // the session's factors. It returns where to send the browser.
 func (s *Service) Reauthenticate(ctx context.Context, w http.ResponseWriter, r *http.Request, userID, returnTo string, level Level) (string, error) {
-	fl := &Flow{ReturnTo: returnTo, UserID: userID, Required: level, Fresh: true}
+	fl := &Flow{Kind: KindReauth, ReturnTo: returnTo, UserID: userID, Required: level, Fresh: true}
 	if err := s.Flows.New(ctx, s.Kit.BrowserID(w, r), fl); err != nil {
 		return "", err
 	}
 	return "/login?flow=" + url.QueryEscape(fl.ID), nil
 }
 
-// required is the level the flow must reach once its user is known.
-func (s *Service) required(ctx context.Context, fl *Flow) (Level, []Method, error) {
-	if fl.UserID == "" {
-		return fl.Required, nil, nil
+// decide is the policy's decision for a flow on /login: its own results,
+// the user's enrollment (once the user is known) and this browser.
+func (s *Service) decide(ctx context.Context, r *http.Request, fl *Flow) (Decision, error) {
+	in := Input{ClientMin: fl.Required, Identifying: s.Identifying(), RememberAllowed: fl.RememberAllowed,
+		StepUpMaxAge: fl.StepUpMaxAge, Results: fl.Results, MaxAge: -1, Now: s.Now().UTC()}
+	if fl.UserID != "" {
+		var err error
+		if in, err = s.withUser(ctx, r, in, fl.UserID, fl.Results); err != nil {
+			return Decision{}, err
+		}
 	}
-	enrolled, twoFA, err := s.Enrolled(ctx, fl.UserID)
-	if err != nil {
-		return LevelNone, nil, err
-	}
-	return RequiredLevel(fl.Required, nil, twoFA), enrolled, nil
+	return Policy{}.Evaluate(in), nil
 }
 
 func (s *Service) audit(ctx context.Context, r *http.Request, userID, event, detail string) {

@@ -25,6 +25,7 @@ type SessionStore interface {
 	RevokeSession(ctx context.Context, idHash string) (bool, error)
 	ListUserSessions(ctx context.Context, userID string) ([]store.Session, error)
 	TouchSession(ctx context.Context, idHash string, olderThan time.Time) error
+	RotateSession(ctx context.Context, oldHash string, next *store.Session) error
 }
 
 // Session is a browser's signed-in state.
@@ -146,10 +147,10 @@ func (s *Sessions) List(ctx context.Context, userID string) ([]*Session, error) 
 	return out, nil
 }
 
-// Save records a finished login. When the browser's session belongs to the
-// same user it is updated in place (a step-up keeps the session); otherwise
-// the old one is ended and a new ID issued, so a session ID never changes
-// hands between users.
+// Save records a finished login in a session with a new ID: a step-up of
+// the browser's session rotates it (Rotate), another user's is revoked. So
+// a cookie copied before a login never speaks for what the login proved
+// (session fixation), and a session ID never changes hands between users.
 func (s *Sessions) Save(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, results []Result) (*Session, error) {
 	data, err := json.Marshal(sessionData{Results: results})
 	if err != nil {
@@ -162,11 +163,7 @@ func (s *Sessions) Save(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return nil, err
 	}
 	if cur != nil && cur.UserID == userID {
-		if err := s.Store.UpdateSessionAuth(ctx, cur.Hash, data, authTime, now.Add(s.TTL)); err != nil {
-			return nil, err
-		}
-		cur.Results, cur.AuthTime = results, authTime
-		return cur, nil
+		return s.Rotate(ctx, w, r, cur, results)
 	}
 	if cur != nil {
 		if _, err := s.End(ctx, cur, EndUserSwitch); err != nil {
@@ -180,6 +177,27 @@ func (s *Sessions) Save(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	if err := s.Store.CreateSession(ctx, row); err != nil {
 		return nil, err
+	}
+	s.Kit.SetCookie(w, SessionCookie, id, 0)
+	return fromRow(row)
+}
+
+// Rotate gives the browser's session cur a new ID carrying results: the
+// session's level or factors changed (a step-up, a re-authentication). The
+// old ID is dead afterwards; the clients signed in through it move along.
+func (s *Sessions) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Request, cur *Session, results []Result) (*Session, error) {
+	data, err := json.Marshal(sessionData{Results: results})
+	if err != nil {
+		return nil, fmt.Errorf("rotate session: %w", err)
+	}
+	authTime := AuthTime(results)
+	id := s.Kit.RandomID()
+	row := &store.Session{
+		IDHash: web.Hash(id), UserID: cur.UserID, Data: data, AuthTime: authTime,
+		UserAgent: truncate(r.UserAgent(), 300), IP: web.ClientIP(r), ExpiresAt: s.Now().UTC().Add(s.TTL),
+	}
+	if err := s.Store.RotateSession(ctx, cur.Hash, row); err != nil {
+		return nil, fmt.Errorf("rotate session: %w", err)
 	}
 	s.Kit.SetCookie(w, SessionCookie, id, 0)
 	return fromRow(row)

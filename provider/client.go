@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -18,6 +19,8 @@ type Client struct {
 	Name                   string
 	MinACR                 login.Level
 	SkipConsent            bool
+	StepUpMaxAge           time.Duration
+	RemembersBrowser       bool
 	PostLogoutRedirectURIs []string
 	BackchannelLogoutURI   string
 }
@@ -55,6 +58,7 @@ func NewClients(cfg []config.Client) (*Clients, error) {
 				Public:        c.Public,
 			},
 			Name: c.Name, MinACR: lvl, SkipConsent: c.SkipConsent,
+			StepUpMaxAge: c.StepUpMaxAge.Duration, RemembersBrowser: c.RemembersBrowser(),
 			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		}
 		if !c.Public {

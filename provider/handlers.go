@@ -137,15 +137,18 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := login.AuthRequest{
-		ClientID:  client.ID,
-		ClientMin: client.MinACR,
-		ACRValues: append(strings.Fields(form.Get("acr_values")), claimsACR(form.Get("claims"))...),
-		Prompt:    strings.Fields(form.Get("prompt")),
-		MaxAge:    -1,
-		LoginHint: form.Get("login_hint"),
-		Scopes:    ar.GetRequestedScopes(),
-		ReturnTo:  returnURL(r),
-		Verifier:  r.Form.Get(login.VerifierParam),
+		ClientID:        client.ID,
+		ClientMin:       client.MinACR,
+		StepUpMaxAge:    client.StepUpMaxAge,
+		RememberAllowed: client.RemembersBrowser,
+		SkipConsent:     client.SkipConsent,
+		ACRValues:       append(strings.Fields(form.Get("acr_values")), claimsACR(form.Get("claims"))...),
+		Prompt:          strings.Fields(form.Get("prompt")),
+		MaxAge:          -1,
+		LoginHint:       form.Get("login_hint"),
+		Scopes:          ar.GetRequestedScopes(),
+		ReturnTo:        returnURL(r),
+		Verifier:        r.Form.Get(login.VerifierParam),
 	}
 	if v := form.Get("max_age"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -164,61 +167,30 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		req.HintSubject = sub
 	}
 
+	// Login decides the next step (login.Next); the provider only issues.
 	out, err := p.Login.Authorize(ctx, w, r, req)
-	if errors.Is(err, login.ErrLoginRequired) {
+	switch {
+	case errors.Is(err, login.ErrLoginRequired):
 		p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired)
 		return
-	}
-	if err != nil {
+	case errors.Is(err, login.ErrConsentRequired):
+		p.writeAuthorizeError(w, r, ar, fosite.ErrConsentRequired)
+		return
+	case err != nil:
 		p.authorizeError(w, r, ar, err)
 		return
 	}
-	if out.Redirect != "" {
+	switch out.Step {
+	case login.StepIssue:
+	case login.StepDeny:
+		p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		return
+	default:
 		http.Redirect(w, r, out.Redirect, http.StatusSeeOther)
 		return
 	}
-
 	userID := out.Session.UserID
 	scopes := ar.GetRequestedScopes()
-	if out.Flow != nil && out.Flow.ConsentDenied {
-		_ = p.Login.Flows.Consume(ctx, out.Flow.ID)
-		p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
-		return
-	}
-	consented := out.Flow != nil && out.Flow.ConsentDone && covers(out.Flow.GrantedScopes, scopes)
-	needConsent := false
-	if slices.Contains(req.Prompt, "consent") {
-		needConsent = !consented
-	} else if !client.SkipConsent && !consented {
-		granted, err := p.Consent.Granted(ctx, userID, client.ID, scopes)
-		if err != nil {
-			p.authorizeError(w, r, ar, err)
-			return
-		}
-		needConsent = !granted
-	}
-	if needConsent {
-		if slices.Contains(req.Prompt, "none") {
-			p.writeAuthorizeError(w, r, ar, fosite.ErrConsentRequired)
-			return
-		}
-		fl, err := p.Login.InteractionFlow(ctx, w, r, out, req)
-		if err != nil {
-			p.authorizeError(w, r, ar, err)
-			return
-		}
-		http.Redirect(w, r, "/consent?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)
-		return
-	}
-
-	// The return URL is single-use: consuming the flow stops a replayed
-	// redirect from minting a second code.
-	if out.Flow != nil {
-		if err := p.Login.Flows.Consume(ctx, out.Flow.ID); err != nil {
-			p.authorizeError(w, r, ar, err)
-			return
-		}
-	}
 	for _, s := range scopes {
 		ar.GrantScope(s)
 	}
@@ -227,7 +199,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.authorizeError(w, r, ar, err)
 		return
 	}
-	sess := newSession(userID, out.Session.Results, out.Session.Hash, out.RequestedAt)
+	sess := newSession(userID, out.Results, out.Session.Hash, out.RequestedAt)
 	addScopeClaims(sess.Claims, ar.GetGrantedScopes(), user.Email, user.EmailVerified, user.Name)
 	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
@@ -291,15 +263,6 @@ func claimsACR(raw string) []string {
 		out = append(out, v)
 	}
 	return out
-}
-
-func covers(granted, want []string) bool {
-	for _, s := range want {
-		if !slices.Contains(granted, s) {
-			return false
-		}
-	}
-	return true
 }
 
 // addScopeClaims puts the claims a scope grants into the ID token.

@@ -37,11 +37,6 @@ func KeyGraceFor(idTokenTTL time.Duration) time.Duration {
 	return idTokenTTL + 5*time.Minute
 }
 
-// ConsentChecker tells whether a user has already granted a client scopes.
-type ConsentChecker interface {
-	Granted(ctx context.Context, userID, clientID string, scopes []string) (bool, error)
-}
-
 // Users is what the provider reads about users (userinfo, ID token claims).
 type Users interface {
 	UserByID(ctx context.Context, id string) (*store.User, error)
@@ -53,7 +48,6 @@ type Provider struct {
 	Clients *Clients
 	Keys    *Keys
 	Login   *login.Service
-	Consent ConsentChecker
 	Users   Users
 	// SessionClients remembers which clients a session signed in to.
 	SessionClients SessionClients

@@ -182,8 +182,9 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	svc.Factors = append(svc.Factors, magic)
 
 	cons := &consent.Service{Store: st, Flows: flows, Sessions: sessions, Kit: kit, Render: render, ClientName: clients.Name, Emails: emails}
+	svc.Consents = cons
 	prov := provider.New(&provider.Provider{
-		Issuer: issuer.String(), Clients: clients, Keys: keys, Login: svc, Consent: cons,
+		Issuer: issuer.String(), Clients: clients, Keys: keys, Login: svc,
 		Users: st, SessionClients: st, Render: render, Log: log, Now: opts.Now,
 	}, provider.Deps{Issuer: issuer.String(), Store: st, Clients: clients, Keys: keys, Seal: kr, Now: opts.Now,
 		Tokens: cfg.Tokens})

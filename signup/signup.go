@@ -90,7 +90,7 @@ func (h *Handler) render(w http.ResponseWriter, status int, browser, scope, msg 
 func (h *Handler) flow(w http.ResponseWriter, r *http.Request) (*login.Flow, string, bool) {
 	browser := h.Pages.Kit.BrowserID(w, r)
 	fl, err := h.Pages.Flows.Get(r.Context(), r.URL.Query().Get("flow"), browser)
-	if err == nil && (fl.UserID != "" || fl.LoginDone) {
+	if err == nil && (fl.UserID != "" || !fl.CanLogin()) {
 		// Step-ups and re-authentications are for an existing account.
 		err = login.ErrFlowNotFound
 	}
@@ -329,15 +329,14 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	// The account and the flow change together: the proof leaves the flow
 	// (single use) as the account appears and signs in.
 	fl, err = h.Pages.Flows.Update(ctx, flowID, browser, func(tx context.Context, fl *login.Flow) ([]login.AfterCommit, error) {
-		if _, ok := h.provenOf(fl); !ok || fl.UserID != "" || fl.LoginDone {
+		if _, ok := h.provenOf(fl); !ok || fl.UserID != "" || !fl.CanLogin() {
 			return nil, login.ErrFlowNotFound
 		}
 		if err := h.Users.CreateUser(tx, u); err != nil {
 			return nil, err
 		}
 		delete(fl.State, stateKey)
-		fl.UserID, fl.Results = u.ID, []login.Result{res}
-		return nil, nil
+		return nil, fl.AddResult(res)
 	})
 	switch {
 	case errors.Is(err, store.ErrConflict):

@@ -84,3 +84,29 @@ func (s *Store) TouchSession(ctx context.Context, idHash string, olderThan time.
 	}
 	return nil
 }
+
+// RotateSession replaces the live session oldHash with next (a new ID for
+// the same user, after its level changed) in one transaction: the old row
+// is revoked, the new one created, and the clients that received tokens in
+// the old one move to the new one, so logging out still notifies them. It
+// returns ErrNotFound when the old session is no longer live.
+func (s *Store) RotateSession(ctx context.Context, oldHash string, next *Session) error {
+	return s.Transaction(ctx, func(ctx context.Context) error {
+		ok, err := s.RevokeSession(ctx, oldHash)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		if err := s.CreateSession(ctx, next); err != nil {
+			return err
+		}
+		err = s.conn(ctx).Model(&SessionClient{}).Where("session_hash = ?", oldHash).
+			Update("session_hash", next.IDHash).Error
+		if err != nil {
+			return fmt.Errorf("rotate session: move clients: %w", err)
+		}
+		return nil
+	})
+}

@@ -112,6 +112,12 @@ func (f *Form) Set(name, value string) *Form {
 	return f
 }
 
+// Check ticks a checkbox: its value is sent.
+func (f *Form) Check(name string) *Form {
+	f.Fields.Set(name, "1")
+	return f
+}
+
 // Submit posts the form as if its button was pressed.
 func (b *Browser) Submit(f *Form) *Page {
 	b.t.Helper()
@@ -151,7 +157,10 @@ func (p *Page) FormWithButton(t testing.TB, name, value string) *Form {
 	f := &Form{Action: action.String(), Fields: url.Values{}, button: [2]string{name, value}}
 	walk(found, func(n *html.Node) bool {
 		if n.Type == html.ElementNode && (n.Data == "input" || n.Data == "textarea" || n.Data == "select") {
-			if nm := attr(n, "name"); nm != "" && attr(n, "type") != "submit" {
+			typ := attr(n, "type")
+			// An unticked checkbox or radio sends nothing, as in a browser.
+			unticked := (typ == "checkbox" || typ == "radio") && !hasAttr(n, "checked")
+			if nm := attr(n, "name"); nm != "" && typ != "submit" && !unticked {
 				f.Fields.Add(nm, attr(n, "value"))
 			}
 		}

@@ -251,7 +251,7 @@ func (f *Factor) link(w http.ResponseWriter, r *http.Request) {
 		f.render(w, browser, linkView{Step: "elsewhere"})
 		return
 	}
-	if fl.LoginDone {
+	if !fl.CanLogin() {
 		f.Pages.Expired(w, login.ErrFlowNotFound)
 		return
 	}

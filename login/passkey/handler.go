@@ -52,8 +52,8 @@ func (e *Endpoints) options(w http.ResponseWriter, r *http.Request) {
 	}
 	var view any
 	_, err = e.Flows.Update(ctx, id, browser, func(ctx context.Context, fl *login.Flow) ([]login.AfterCommit, error) {
-		if fl.LoginDone {
-			return nil, login.ErrFlowNotFound
+		if !fl.CanLogin() {
+			return nil, login.ErrWrongStep
 		}
 		v, after, err := e.Factor.Challenge(ctx, fl, r)
 		view = v
