@@ -25,7 +25,8 @@ type SessionStore interface {
 	RevokeSession(ctx context.Context, idHash string) (bool, error)
 	ListUserSessions(ctx context.Context, userID string) ([]store.Session, error)
 	TouchSession(ctx context.Context, idHash string, olderThan time.Time) error
-	RotateSession(ctx context.Context, oldHash string, next *store.Session) error
+	RotateSession(ctx context.Context, idHash, oldCookie, newCookie string, data []byte, authTime, expiresAt time.Time) error
+	SessionByCookie(ctx context.Context, cookieHash string) (*store.Session, error)
 }
 
 // Session is a browser's signed-in state.
@@ -95,8 +96,15 @@ func (s *Sessions) Current(ctx context.Context, r *http.Request) (*Session, erro
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
-	sess, err := s.Get(ctx, web.Hash(c.Value))
-	if err != nil || sess == nil {
+	row, err := s.Store.SessionByCookie(ctx, web.Hash(c.Value))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load session: %w", err)
+	}
+	sess, err := fromRow(row)
+	if err != nil {
 		return nil, err
 	}
 	if now := s.Now().UTC(); now.Sub(sess.LastSeen) > lastSeenEvery {
@@ -182,25 +190,29 @@ func (s *Sessions) Save(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	return fromRow(row)
 }
 
-// Rotate gives the browser's session cur a new ID carrying results: the
-// session's level or factors changed (a step-up, a re-authentication). The
-// old ID is dead afterwards; the clients signed in through it move along.
+// Rotate gives the browser's session cur a new cookie and records
+// results: the session's level or factors changed (a step-up, a
+// re-authentication). The old cookie is dead afterwards, so one copied
+// before the login never speaks for what it proved (session fixation). The
+// session's sid stays, and with it what relying parties know of it.
 func (s *Sessions) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Request, cur *Session, results []Result) (*Session, error) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return nil, fmt.Errorf("rotate session: %w", ErrFlowNotFound)
+	}
 	data, err := json.Marshal(sessionData{Results: results})
 	if err != nil {
 		return nil, fmt.Errorf("rotate session: %w", err)
 	}
 	authTime := AuthTime(results)
 	id := s.Kit.RandomID()
-	row := &store.Session{
-		IDHash: web.Hash(id), UserID: cur.UserID, Data: data, AuthTime: authTime,
-		UserAgent: truncate(r.UserAgent(), 300), IP: web.ClientIP(r), ExpiresAt: s.Now().UTC().Add(s.TTL),
-	}
-	if err := s.Store.RotateSession(ctx, cur.Hash, row); err != nil {
+	if err := s.Store.RotateSession(ctx, cur.Hash, web.Hash(c.Value), web.Hash(id), data, authTime, s.Now().UTC().Add(s.TTL)); err != nil {
 		return nil, fmt.Errorf("rotate session: %w", err)
 	}
 	s.Kit.SetCookie(w, SessionCookie, id, 0)
-	return fromRow(row)
+	out := *cur
+	out.Results, out.AuthTime = results, authTime
+	return &out, nil
 }
 
 // ClearCookie drops the browser's session cookie (End does not: it may end

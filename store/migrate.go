@@ -52,6 +52,19 @@ var migrations = []migration{
 	{8, "factor recovery requests", func(tx *gorm.DB) error {
 		return tx.AutoMigrate(&FactorRecovery{})
 	}},
+	{9, "session cookies rotate apart from the sid", func(tx *gorm.DB) error {
+		if !tx.Migrator().HasColumn(&Session{}, "CookieHash") {
+			if err := tx.Migrator().AddColumn(&Session{}, "CookieHash"); err != nil {
+				return err
+			}
+		}
+		if !tx.Migrator().HasIndex(&Session{}, "CookieHash") {
+			if err := tx.Migrator().CreateIndex(&Session{}, "CookieHash"); err != nil {
+				return err
+			}
+		}
+		return tx.Exec("UPDATE sessions SET cookie_hash = id_hash WHERE cookie_hash = '' OR cookie_hash IS NULL").Error
+	}},
 }
 
 type schemaMigration struct {

@@ -31,7 +31,12 @@ func (flowRow) TableName() string { return "flows" }
 // Session is a browser's SSO session. The cookie holds a random ID; only
 // its SHA-256 is stored, so a database leak does not hand out sessions.
 type Session struct {
-	IDHash     string    `gorm:"primaryKey;size:64"`
+	IDHash string `gorm:"primaryKey;size:64"`
+	// CookieHash is the SHA-256 of the cookie the browser holds now. It
+	// starts equal to IDHash and changes when the session is rotated
+	// (RotateSession), while IDHash stays: it is the sid relying parties
+	// know the session by.
+	CookieHash string    `gorm:"size:64;not null;default:'';index"`
 	UserID     string    `gorm:"size:64;not null;index"`
 	Data       []byte    `gorm:"not null"`
 	AuthTime   time.Time `gorm:"not null"`

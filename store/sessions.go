@@ -12,6 +12,9 @@ func (s *Store) CreateSession(ctx context.Context, sess *Session) error {
 	sess.CreatedAt, sess.UpdatedAt, sess.LastSeenAt = now, now, now
 	// SQLite compares times as text, so every stored time must be UTC.
 	sess.AuthTime, sess.ExpiresAt = sess.AuthTime.UTC(), sess.ExpiresAt.UTC()
+	if sess.CookieHash == "" {
+		sess.CookieHash = sess.IDHash
+	}
 	if err := s.conn(ctx).Create(sess).Error; err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -85,28 +88,33 @@ func (s *Store) TouchSession(ctx context.Context, idHash string, olderThan time.
 	return nil
 }
 
-// RotateSession replaces the live session oldHash with next (a new ID for
-// the same user, after its level changed) in one transaction: the old row
-// is revoked, the new one created, and the clients that received tokens in
-// the old one move to the new one, so logging out still notifies them. It
-// returns ErrNotFound when the old session is no longer live.
-func (s *Store) RotateSession(ctx context.Context, oldHash string, next *Session) error {
-	return s.Transaction(ctx, func(ctx context.Context) error {
-		ok, err := s.RevokeSession(ctx, oldHash)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrNotFound
-		}
-		if err := s.CreateSession(ctx, next); err != nil {
-			return err
-		}
-		err = s.conn(ctx).Model(&SessionClient{}).Where("session_hash = ?", oldHash).
-			Update("session_hash", next.IDHash).Error
-		if err != nil {
-			return fmt.Errorf("rotate session: move clients: %w", err)
-		}
-		return nil
-	})
+// RotateSession gives the live session idHash a new cookie: the one whose
+// hash is oldCookie stops working, newCookie takes over, and the session
+// records its new factors. The session's identity (IDHash, the sid) and the
+// clients signed in through it stay. Of two rotations from the same cookie
+// only one succeeds; the other gets ErrNotFound.
+func (s *Store) RotateSession(ctx context.Context, idHash, oldCookie, newCookie string, data []byte, authTime, expiresAt time.Time) error {
+	now := s.Now()
+	res := s.conn(ctx).Model(&Session{}).
+		Where("id_hash = ? AND cookie_hash = ? AND revoked_at IS NULL AND expires_at > ?", idHash, oldCookie, now).
+		Updates(map[string]any{"cookie_hash": newCookie, "data": data, "auth_time": authTime.UTC(),
+			"expires_at": expiresAt.UTC(), "last_seen_at": now, "updated_at": now})
+	if res.Error != nil {
+		return fmt.Errorf("rotate session: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SessionByCookie returns the live session whose current cookie hashes to
+// cookieHash.
+func (s *Store) SessionByCookie(ctx context.Context, cookieHash string) (*Session, error) {
+	var sess Session
+	err := s.conn(ctx).Where("cookie_hash = ? AND revoked_at IS NULL AND expires_at > ?", cookieHash, s.Now()).Take(&sess).Error
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &sess, nil
 }

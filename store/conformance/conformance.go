@@ -96,6 +96,7 @@ var suite = []struct {
 		{"ConcurrentSingleUseInsideUpdate", testFlowConcurrentSingleUse},
 	}},
 	{"Sessions", []testCase{
+		{"RotateCookie", testRotateSession},
 		{"Lifecycle", testSessionLifecycle},
 		{"Expiry", testSessionExpiry},
 		{"RevokeUserSessions", testRevokeUserSessions},
@@ -962,6 +963,42 @@ func testRememberedRevokeUser(t *testing.T, e *env) {
 }
 
 // ---------------------------------------------------------------- sessions
+
+func testRotateSession(t *testing.T, e *env) {
+	newSession(t, e, "h1", "u-alice", time.Hour)
+	must(t, e.st.AddSessionClient(e.ctx, "h1", "shop"), "AddSessionClient")
+	got, err := e.st.SessionByCookie(e.ctx, "h1")
+	if err != nil || got.IDHash != "h1" {
+		t.Fatalf("SessionByCookie of a new session = %v, %v; its cookie hash starts as its ID", got, err)
+	}
+	e.clock.Advance(time.Minute)
+	must(t, e.st.RotateSession(e.ctx, "h1", "h1", "c2", []byte(`{"results":["pwd","otp"]}`), e.now(), e.now().Add(time.Hour)), "RotateSession")
+	if _, err := e.st.SessionByCookie(e.ctx, "h1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("old cookie still finds the session: %v", err)
+	}
+	got, err = e.st.SessionByCookie(e.ctx, "c2")
+	must(t, err, "SessionByCookie(new)")
+	if got.IDHash != "h1" || string(got.Data) != `{"results":["pwd","otp"]}` {
+		t.Errorf("rotated session = %s %s, want the same sid with the new data", got.IDHash, got.Data)
+	}
+	sameTime(t, "AuthTime", got.AuthTime, e.now())
+	if ids, _ := e.st.SessionClients(e.ctx, "h1"); len(ids) != 1 {
+		t.Errorf("clients of the session after rotation: %v, want [shop]", ids)
+	}
+	wantErr(t, e.st.RotateSession(e.ctx, "h1", "h1", "c3", []byte(`{}`), e.now(), e.now().Add(time.Hour)), store.ErrNotFound, "RotateSession from the dead cookie")
+	errs := testkit.Race(8, func(i int) error {
+		return e.st.RotateSession(e.ctx, "h1", "c2", fmt.Sprintf("c-race-%d", i), []byte(`{}`), e.now(), e.now().Add(time.Hour))
+	})
+	countWinners(t, errs, "RotateSession from one cookie")
+	if _, err := e.st.RevokeSession(e.ctx, "h1"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		if _, err := e.st.SessionByCookie(e.ctx, fmt.Sprintf("c-race-%d", i)); err == nil {
+			t.Error("a revoked session is found by its cookie")
+		}
+	}
+}
 
 func testSessionLifecycle(t *testing.T, e *env) {
 	t0 := e.now()
