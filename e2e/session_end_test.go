@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -10,8 +12,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v3"
 	"golang.org/x/oauth2"
 
 	"latchkey/internal/testkit"
@@ -179,6 +183,51 @@ func TestSessionEndNotifies(t *testing.T) {
 			}
 		})
 
+		t.Run("end_session with a hint without sid ends the user's sessions at that client", func(t *testing.T) {
+			b1 := testkit.NewBrowser(t, shopCallback)
+			_, _, c1 := signIn(t, shop, b1, "dana@example.com", "dana's good password")
+			b2 := testkit.NewBrowser(t, shopCallback)
+			_, _, c2 := signIn(t, shop, b2, "dana@example.com", "dana's good password")
+			// A third session that never signed in to the shop stays.
+			b3 := testkit.NewBrowser(t, shopCallback)
+			p := passwordLogin(t, b3, b3.Get(srv.URL+"/account"), "dana@example.com", "dana's good password")
+			if p.URL.Path != "/account" {
+				t.Fatalf("sign-in to /account: %s", p.URL)
+			}
+			// Erin's session at the shop is not dana's to end.
+			eb := testkit.NewBrowser(t, shopCallback)
+			_, _, ec := signIn(t, shop, eb, "erin@example.com", "erin's good password")
+			hint := signedHint(t, srv, map[string]any{"iss": srv.URL, "sub": dana, "aud": "shop",
+				"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+			server := testkit.NewBrowser(t, "https://shop.example/")
+			if p := server.Get(srv.URL + "/oauth2/logout?" + url.Values{"id_token_hint": {hint}}.Encode()); p.Status != http.StatusOK {
+				t.Fatalf("end_session: %d\n%.300s", p.Status, p.Body)
+			}
+			got := bc.received()[seen:]
+			sids := map[string]bool{}
+			for _, raw := range got {
+				lt, err := shop.Provider.Verifier(&oidc.Config{ClientID: "shop"}).Verify(ctx, raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var lc logoutClaims
+				lt.Claims(&lc)
+				sids[lc.SID] = lc.Sub == dana
+			}
+			if len(got) != 2 || !sids[c1.SID] || !sids[c2.SID] {
+				t.Errorf("logout tokens for %v, want dana's shop sessions %s and %s", sids, c1.SID, c2.SID)
+			}
+			seen = len(bc.received())
+			expectSignedOut(t, shop, b1)
+			expectSignedOut(t, shop, b2)
+			if p := b3.Get(srv.URL + "/account"); p.URL.Path != "/account" {
+				t.Errorf("the session that never signed in to the shop ended: %s", p.URL)
+			}
+			if s, err := srv.Store.GetSession(ctx, ec.SID); err != nil || s == nil {
+				t.Errorf("erin's session ended: %v", err)
+			}
+		})
+
 		t.Run("end_session hint of another user leaves the browser's session", func(t *testing.T) {
 			eb := testkit.NewBrowser(t, shopCallback)
 			etok, _, _ := signIn(t, shop, eb, "erin@example.com", "erin's good password")
@@ -269,4 +318,29 @@ func expectEnded(t *testing.T, st *store.Store, userID, detail string) {
 		}
 	}
 	t.Errorf("no %s %q event in %+v", login.EventSessionEnded, detail, evs)
+}
+
+// signedHint signs claims with the server's active key, as an ID token
+// the relying party holds.
+func signedHint(t *testing.T, srv *testkit.Server, claims map[string]any) string {
+	t.Helper()
+	jwk, err := srv.App.Keys.Active(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(jwk.Algorithm), Key: jwk},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := obj.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
