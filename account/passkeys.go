@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"latchkey/login"
+	"latchkey/mail"
 	"latchkey/store"
 	"latchkey/templates"
 	"latchkey/web"
@@ -43,6 +44,18 @@ type Passkeys struct {
 	Account    *Service
 	Ceremonies PasskeyCeremonies
 	Store      PasskeyStore
+	// Postman sends the "passkey added/removed" security notices; may be nil.
+	Postman *mail.Postman
+}
+
+// notify mails the user a security notice; a failed mail does not undo
+// the change, which is already audited.
+func (p *Passkeys) notify(r *http.Request, u *store.User, title, detail string) {
+	if p.Postman == nil {
+		return
+	}
+	_ = p.Postman.Send(r.Context(), mail.SecurityNotice, u.Email, mail.Vars{Title: title, Detail: detail,
+		When: p.Account.Now().UTC(), IP: web.ClientIP(r)})
 }
 
 // Passkey page routes.
@@ -202,6 +215,7 @@ func (p *Passkeys) finish(w http.ResponseWriter, r *http.Request) {
 		kind = "device-bound"
 	}
 	p.Account.Audit(r, v.User.ID, "passkey.added", "passkey="+pk.ID+" name="+quote(pk.Name)+" "+kind)
+	p.notify(r, v.User, "A passkey was added to your account", "A passkey named "+quote(pk.Name)+" was added: it can now sign in to your account.")
 	web.WriteJSON(w, http.StatusOK, struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
@@ -284,6 +298,7 @@ func (p *Passkeys) delete(w http.ResponseWriter, r *http.Request) {
 		p.Account.Audit(r, v.User.ID, "twofactor.disabled", "the last passkey was deleted")
 	}
 	p.Account.Audit(r, v.User.ID, "passkey.deleted", detail)
+	p.notify(r, v.User, "A passkey was removed from your account", "A passkey was removed: it can no longer sign in to your account.")
 	http.Redirect(w, r, PasskeysPath+"?done=deleted", http.StatusSeeOther)
 }
 

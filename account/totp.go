@@ -40,7 +40,7 @@ type TOTPPages struct {
 	// Tx makes turning the app on and storing its first recovery codes one
 	// change; nil runs them one after the other.
 	Tx     Transactional
-	Mailer mail.Mailer
+	Postman *mail.Postman
 }
 
 var _ Section = (*TOTPPages)(nil)
@@ -151,8 +151,7 @@ func (p *TOTPPages) confirm(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Account.Audit(r, v.User.ID, "totp.enabled", fmt.Sprintf("%d recovery codes issued", len(codes)))
 	p.notify(ctx, r, v.User, "Two-factor authentication turned on",
-		"Two-factor authentication was turned on for your account %s on %s%s: signing in now needs your password and a code from your authenticator app (or a recovery code).\n\n"+
-			"If this was not you, someone has access to your account: change your password and contact your administrator.\n")
+		"Two-factor authentication was turned on: signing in now needs your password and a code from your authenticator app (or a recovery code).")
 	p.Account.Page(w, http.StatusOK, "account_totp", v, templates.Page{Title: "Two-factor authentication is on",
 		Notice: "Two-factor authentication is on. Save your recovery codes now.", Data: totpView{Codes: codes}})
 }
@@ -176,8 +175,7 @@ func (p *TOTPPages) disable(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Account.Audit(r, v.User.ID, "totp.disabled", "authenticator app and recovery codes removed")
 	p.notify(ctx, r, v.User, "Two-factor authentication turned off",
-		"Two-factor authentication was turned off for your account %s on %s%s. Your authenticator app and recovery codes were removed: your password alone now signs you in.\n\n"+
-			"If this was not you, change your password now, turn two-factor authentication on again and contact your administrator.\n")
+		"Two-factor authentication was turned off. Your authenticator app and recovery codes were removed: your password alone now signs you in.")
 	p.Account.Page(w, http.StatusOK, "account_totp", v, templates.Page{Title: "Two-factor authentication is off",
 		Notice: "Two-factor authentication is off. We emailed you about this change.", Data: totpView{}})
 }
@@ -221,15 +219,13 @@ func (p *TOTPPages) inTx(ctx context.Context, fn func(ctx context.Context) error
 	return p.Tx.Transaction(ctx, fn)
 }
 
-// notify emails the user about a change of their sign-in methods. format
-// takes the email, the time and " from IP". A failed mail does not undo the
-// change, which is already in the audit log.
-func (p *TOTPPages) notify(ctx context.Context, r *http.Request, u *store.User, subject, format string) {
-	if p.Mailer == nil {
+// notify mails the user a security notice about a change of their sign-in
+// methods (HTML and text, with the branding). A failed mail does not undo
+// the change, which is already in the audit log.
+func (p *TOTPPages) notify(ctx context.Context, r *http.Request, u *store.User, title, detail string) {
+	if p.Postman == nil {
 		return
 	}
-	text := fmt.Sprintf(format, u.Email, p.Account.Now().UTC().Format("2006-01-02 15:04 MST"), " from "+web.ClientIP(r))
-	if err := p.Mailer.Send(ctx, mail.Message{To: u.Email, Subject: subject, Text: text}); err != nil {
-		p.Account.Log.Error("security notice mail", "subject", subject, "err", err)
-	}
+	_ = p.Postman.Send(ctx, mail.SecurityNotice, u.Email, mail.Vars{Title: title, Detail: detail,
+		When: p.Account.Now().UTC(), IP: web.ClientIP(r)})
 }

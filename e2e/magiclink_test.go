@@ -213,3 +213,42 @@ func TestMagicLinkSameForUnknown(t *testing.T) {
 		in.none(t, "nobody@example.com", "")
 	})
 }
+
+// TestEmailVerifiedClaim is issue 9's acceptance 7 through the ID token: a
+// user added without --verified gets email_verified false; after a
+// magic-link sign-in it is true.
+func TestEmailVerifiedClaim(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		srv, in := mailServer(t, dsn, testkit.NewClock(), nil, nil)
+		const email, pw = "claim@example.com", "the claim user's password"
+		addUnverified(t, srv, email, pw)
+		shop := newRP(t, srv.URL, "shop", shopSecret, shopCallback, "openid", "email")
+		claim := func(page *testkit.Page, b *testkit.Browser, s authStart) verifiedClaims {
+			t.Helper()
+			if strings.HasPrefix(page.URL.Path, "/consent") {
+				page = b.Submit(page.FormWithButton(t, "decision", "allow"))
+			}
+			_, idt, _ := exchange(t, shop, callback(t, page, shopCallback).Get("code"), s)
+			var c verifiedClaims
+			if err := idt.Claims(&c); err != nil {
+				t.Fatal(err)
+			}
+			if c.EmailVerified == nil {
+				t.Fatal("the ID token has no email_verified claim")
+			}
+			return c
+		}
+		b := testkit.NewBrowser(t, shopCallback)
+		s := shop.start()
+		if c := claim(passwordLogin(t, b, b.Get(s.URL), email, pw), b, s); *c.EmailVerified {
+			t.Errorf("email_verified true for an unproven address")
+		}
+		b2 := testkit.NewBrowser(t, shopCallback)
+		s = shop.start()
+		page := askMagicLink(t, b2, b2.Get(s.URL), email)
+		_, code := linkAndCode(t, in.wait(t, email, "sign-in link"))
+		if c := claim(b2.Submit(page.FormWithButton(t, "method", "magic_link").Set("code", code)), b2, s); !*c.EmailVerified {
+			t.Errorf("email_verified false after a magic-link sign-in")
+		}
+	})
+}

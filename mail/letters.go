@@ -184,3 +184,10 @@ func (p *Postman) Send(ctx context.Context, kind Kind, to string, v Vars) error 
 	}
 	return err
 }
+
+// Lockout mails the owner of an account whose guessable factors were just
+// locked until until (SPEC: lockout; the user is mailed). ip is the client
+// whose failure tripped it, "" if unknown. The hardening work calls this.
+func (p *Postman) Lockout(ctx context.Context, email string, until time.Time, ip string) error {
+	return p.Send(ctx, Lockout, email, Vars{Until: until, IP: ip, When: time.Now().UTC()})
+}

@@ -102,3 +102,25 @@ func TestBackgroundBounded(t *testing.T) {
 	}
 	b.Wait()
 }
+
+type outbox struct{ sent []mail.Message }
+
+func (o *outbox) Send(_ context.Context, m mail.Message) error { o.sent = append(o.sent, m); return nil }
+
+// TestPostmanLockout: the lockout notice names the time the pause ends.
+func TestPostmanLockout(t *testing.T) {
+	l, err := mail.NewLetters("Acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	box := &outbox{}
+	p := &mail.Postman{Letters: l, Mailer: box}
+	until := time.Date(2030, 5, 6, 7, 8, 0, 0, time.UTC)
+	if err := p.Lockout(context.Background(), "a@example.com", until, "192.0.2.9"); err != nil {
+		t.Fatal(err)
+	}
+	if len(box.sent) != 1 || !strings.Contains(box.sent[0].Text, "2030-05-06 07:08 UTC") || box.sent[0].To != "a@example.com" ||
+		!strings.Contains(box.sent[0].Subject, "paused") {
+		t.Fatalf("lockout mail: %+v", box.sent)
+	}
+}

@@ -191,7 +191,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 
 	acct := &account.Service{Login: svc, Store: st, Kit: kit, Render: render, Log: log, Now: opts.Now,
 		Sections: []account.Section{pw}, ClientName: clients.Name}
-	totpPages := &account.TOTPPages{Account: acct, TOTP: otpApp, Recovery: recoveryCodes, Tx: st, Mailer: mailer}
+	totpPages := &account.TOTPPages{Account: acct, TOTP: otpApp, Recovery: recoveryCodes, Tx: st, Postman: postman}
 	recoveryPages := &account.RecoveryPages{Account: acct, TOTP: otpApp, Recovery: recoveryCodes}
 	acct.Sections = append(acct.Sections, totpPages, recoveryPages)
 	if passkeys != nil {
@@ -229,7 +229,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 			return err == nil && on
 		}}).Mount(r)
 	if passkeys != nil {
-		pkPages := &account.Passkeys{Account: acct, Ceremonies: passkeys, Store: st}
+		pkPages := &account.Passkeys{Account: acct, Ceremonies: passkeys, Store: st, Postman: postman}
 		pkPages.Mount(r)
 		pages.AfterLogin = pkPages.Suggest
 		(&passkey.Endpoints{Factor: passkeys, Flows: flows, Kit: kit, Log: log}).Mount(r)
