@@ -39,7 +39,7 @@ type TOTPPages struct {
 	Recovery *recovery.Factor
 	// Tx makes turning the app on and storing its first recovery codes one
 	// change; nil runs them one after the other.
-	Tx     Transactional
+	Tx      Transactional
 	Postman *mail.Postman
 }
 

@@ -105,7 +105,10 @@ func TestBackgroundBounded(t *testing.T) {
 
 type outbox struct{ sent []mail.Message }
 
-func (o *outbox) Send(_ context.Context, m mail.Message) error { o.sent = append(o.sent, m); return nil }
+func (o *outbox) Send(_ context.Context, m mail.Message) error {
+	o.sent = append(o.sent, m)
+	return nil
+}
 
 // TestPostmanLockout: the lockout notice names the time the pause ends.
 func TestPostmanLockout(t *testing.T) {
