@@ -203,3 +203,48 @@ func TestRememberedBrowser(t *testing.T) {
 		wantOnlyTOTP(t, page, "remembered browser past its ttl")
 	})
 }
+
+// TestWrongFlowKindRefused: a passkey-registration flow (made on
+// /account/passkeys) is refused by /consent and /login, which continue
+// only sign-in flows; the flow itself stays usable for its ceremony.
+func TestWrongFlowKindRefused(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		const email, pw = "gail@example.com", "gail's long password"
+		srv, _ := policyServer(t, dsn)
+		srv.AddUser(t, email, pw)
+		b := testkit.NewBrowser(t, shopCallback)
+		if page := passwordLogin(t, b, b.Get(srv.URL+"/account/passkeys"), email, pw); page.URL.Path != "/account/passkeys" {
+			t.Fatalf("sign-in did not return to /account/passkeys: %s", page.URL)
+		}
+		page := b.Get(srv.URL + "/account/passkeys")
+		btn := page.Find("button", map[string]string{"id": "passkey-register", "type": "button"})
+		if btn == nil {
+			t.Fatalf("no passkey-register button:\n%.1500s", page.Body)
+		}
+		var begin struct {
+			Flow string `json:"flow"`
+		}
+		pkJSON(t, b.Post(srv.URL+"/account/passkeys/register/begin", url.Values{"csrf_token": {pkAttr(btn, "data-csrf")}}), http.StatusOK, &begin)
+		if begin.Flow == "" {
+			t.Fatal("registration began without a flow")
+		}
+		id := url.QueryEscape(begin.Flow)
+		for _, c := range []struct {
+			what string
+			page *testkit.Page
+		}{
+			{"GET /consent", b.Get(srv.URL + "/consent?flow=" + id)},
+			{"POST /consent allow", b.Post(srv.URL+"/consent?flow="+id, url.Values{"decision": {"allow"}})},
+			{"GET /login", b.Get(srv.URL + "/login?flow=" + id)},
+			{"POST /login password", b.Post(srv.URL+"/login?flow="+id, url.Values{"method": {"password"}, "identifier": {email}, "password": {pw}})},
+		} {
+			if c.page.Status != http.StatusBadRequest || c.page.Location != "" || !strings.Contains(c.page.Body, "expired") {
+				t.Errorf("%s with a passkey-registration flow: %d %s %q, want the 400 expired page", c.what, c.page.Status, c.page.URL, c.page.Location)
+			}
+		}
+		opts := b.Post(srv.URL+"/login/passkey/options?flow="+id, url.Values{})
+		if opts.Status == http.StatusOK {
+			t.Errorf("passkey sign-in options issued for a registration flow")
+		}
+	})
+}
