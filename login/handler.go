@@ -180,13 +180,32 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 		p.challenge(w, r, c, fl, browser)
 		return
 	}
+	g, err := p.guard(ctx, r, fl, method)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if g.verdict.IPRefused {
+		p.Render.Error(w, http.StatusTooManyRequests, "Too many attempts",
+			"There were too many wrong sign-in attempts from your network. Please try again later.")
+		return
+	}
 	res, verr := f.Verify(ctx, Attempt{Flow: fl, Form: r.PostForm, Request: r, Now: p.Now().UTC()})
 	if verr == nil && fl.UserID != "" && res.UserID != fl.UserID {
 		// A factor proved somebody else: that is no step of this sign-in.
 		verr = ErrInvalid
 	}
+	if verr == nil && g.verdict.AccountLocked {
+		// Verified all the same, so a locked account takes the time and
+		// gets the page of a wrong answer for an unknown account.
+		verr = ErrInvalid
+	}
+	if err := p.settle(ctx, g, verr); err != nil {
+		p.fail(w, r, err)
+		return
+	}
 	if verr != nil {
-		p.failed(w, r, fl, browser, method, verr)
+		p.failed(w, r, fl, browser, method, verr, g.target)
 		return
 	}
 	metrics.From(ctx).SignIn(string(method), metrics.Success)
@@ -266,13 +285,18 @@ func (p *Pages) Finish(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func (p *Pages) failed(w http.ResponseWriter, r *http.Request, fl *Flow, browser string, m Method, verr error) {
+// failed answers a wrong answer; target is the account it was for, when
+// known, so the audit shows the owner an attack on their account.
+func (p *Pages) failed(w http.ResponseWriter, r *http.Request, fl *Flow, browser string, m Method, verr error, target string) {
 	ctx := r.Context()
 	if !errors.Is(verr, ErrInvalid) && !errors.Is(verr, ErrUnavailable) {
 		p.fail(w, r, verr)
 		return
 	}
-	p.audit(ctx, r, fl.UserID, "login.failed", "method="+string(m))
+	if target == "" {
+		target = fl.UserID
+	}
+	p.audit(ctx, r, target, "login.failed", "method="+string(m))
 	metrics.From(ctx).SignIn(string(m), metrics.Failure)
 	// One line per failure, in a fixed shape fail2ban can match:
 	// msg="sign-in failed" ip=<HOST>. The account is who was tried, never

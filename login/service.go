@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"latchkey/login/lockout"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -41,6 +42,10 @@ type Service struct {
 	Now      func() time.Time
 	// MaxFailures ends a flow after that many wrong answers.
 	MaxFailures int
+	// Lockout holds the per-account and per-IP guess limits (nil: off);
+	// Accounts finds the account a typed identifier names for it.
+	Lockout  *lockout.Guard
+	Accounts AccountFinder
 	// Remember owns remembered browsers (nil: the feature is off).
 	Remember *RememberedBrowsers
 	// Consents reads remembered grants (nil: consent is always asked).

@@ -19,6 +19,7 @@ import (
 	"latchkey/demo"
 	"latchkey/factorrecovery"
 	"latchkey/login"
+	"latchkey/login/lockout"
 	"latchkey/login/magiclink"
 	"latchkey/login/passkey"
 	"latchkey/login/password"
@@ -163,6 +164,9 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		}
 		return u.Email
 	}
+	svc.Lockout = &lockout.Guard{Store: st, Config: cfg.Lockout, Mailer: mailer, Email: emails, Log: log,
+		OnLock: func(ctx context.Context) { metrics.From(ctx).Lockout() }}
+	svc.Accounts = st
 	pages := &login.Pages{Service: svc, Render: render, ClientName: clients.Name, Signup: cfg.Signup, Emails: emails}
 	proofs := &magiclink.Proofs{Store: st, Keys: kr, TTL: cfg.MagicLink.TTL.Duration, Rand: opts.Rand}
 	magic := &magiclink.Factor{Proofs: proofs, Users: st, Postman: postman, Pages: pages,

@@ -65,6 +65,9 @@ var migrations = []migration{
 		}
 		return tx.Exec("UPDATE sessions SET cookie_hash = id_hash WHERE cookie_hash = '' OR cookie_hash IS NULL").Error
 	}},
+	{10, "lockouts", func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&AttemptLock{})
+	}},
 }
 
 type schemaMigration struct {

@@ -11,6 +11,7 @@ import (
 
 	"latchkey/factorrecovery"
 	"latchkey/login"
+	"latchkey/login/lockout"
 	"latchkey/login/password"
 	"latchkey/provider"
 	"latchkey/seal"
@@ -20,7 +21,7 @@ import (
 
 func (e *env) user(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: user: want add, list, disable or reset-factors", errUsage)
+		return fmt.Errorf("%w: user: want add, list, disable, unlock or reset-factors", errUsage)
 	}
 	switch args[0] {
 	case "add":
@@ -35,6 +36,11 @@ func (e *env) user(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: user disable EMAIL", errUsage)
 		}
 		return e.userDisable(ctx, args[1])
+	case "unlock":
+		if len(args) != 2 {
+			return fmt.Errorf("%w: user unlock EMAIL", errUsage)
+		}
+		return e.userUnlock(ctx, args[1])
 	case "reset-factors":
 		if len(args) != 2 {
 			return fmt.Errorf("%w: user reset-factors EMAIL", errUsage)
@@ -147,6 +153,27 @@ func (e *env) userList(ctx context.Context) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Email, u.ID, status, u.CreatedAt.UTC().Format("2006-01-02 15:04"))
 	}
 	return tw.Flush()
+}
+
+// userUnlock lifts a lockout and forgets the account's failures.
+func (e *env) userUnlock(ctx context.Context, email string) error {
+	st, _, err := e.adminStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := findUser(ctx, st, email)
+	if err != nil {
+		return err
+	}
+	if err := st.ClearLockout(ctx, lockout.AccountKey(u.ID)); err != nil {
+		return err
+	}
+	if err := st.Audit(ctx, store.AuditEvent{UserID: u.ID, Event: "user.unlocked", Detail: "by admin (cli)"}); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "unlocked %s\n", u.Email)
+	return nil
 }
 
 func (e *env) userDisable(ctx context.Context, email string) error {

@@ -24,6 +24,7 @@ commands:
                                       --verified: the admin vouches for the address)
   user list                           list users
   user disable EMAIL                  disable a user and end their sessions
+  user unlock EMAIL                   lift a lockout after too many wrong passwords or codes
   user reset-factors EMAIL            remove a user's TOTP, recovery codes and passkeys; end sessions
   client list                         list the clients the config defines
   config check                        validate the config; every problem, one a line

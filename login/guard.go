@@ -1,0 +1,77 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"latchkey/login/lockout"
+	"latchkey/store"
+	"latchkey/web"
+)
+
+// Guessable tells whether a method's answer can be guessed, so that the
+// lockout counts it. Passkeys and magic links cannot: they keep working
+// while an account is locked.
+func Guessable(m Method) bool {
+	switch m {
+	case MethodPassword, MethodTOTP, MethodRecoveryCode:
+		return true
+	}
+	return false
+}
+
+// guarded is the lockout's view of one attempt.
+type guarded struct {
+	on      bool
+	target  string // the account tried, "" when unknown
+	ip      string
+	verdict lockout.Verdict
+}
+
+// guard looks up the account an attempt targets (the flow's user, or the
+// identifier typed) and asks the lockout about it.
+func (p *Pages) guard(ctx context.Context, r *http.Request, fl *Flow, m Method) (guarded, error) {
+	if p.Lockout == nil || !Guessable(m) {
+		return guarded{}, nil
+	}
+	g := guarded{on: true, target: fl.UserID, ip: web.ClientIP(r)}
+	if g.target == "" && p.Accounts != nil {
+		if id := strings.TrimSpace(r.PostForm.Get("identifier")); id != "" && len(id) <= 254 {
+			u, err := p.Accounts.UserByEmail(ctx, id)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return g, err
+			}
+			if u != nil {
+				g.target = u.ID
+			}
+		}
+	}
+	v, err := p.Lockout.Check(ctx, g.target, g.ip)
+	g.verdict = v
+	return g, err
+}
+
+// settle reports the attempt's outcome. A failure during a lock counts
+// only against the IP: the account is locked already.
+func (p *Pages) settle(ctx context.Context, g guarded, verr error) error {
+	if !g.on {
+		return nil
+	}
+	switch {
+	case verr == nil:
+		return p.Lockout.Succeeded(ctx, g.target)
+	case !errors.Is(verr, ErrInvalid):
+		return nil
+	case g.verdict.AccountLocked:
+		return p.Lockout.Failed(ctx, "", g.ip)
+	default:
+		return p.Lockout.Failed(ctx, g.target, g.ip)
+	}
+}
+
+// AccountFinder finds the account an identifier names.
+type AccountFinder interface {
+	UserByEmail(ctx context.Context, email string) (*store.User, error)
+}

@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// AttemptLock counts wrong answers to guessable factors for one key (an
+// account, or a client IP) and the lock they lead to. One row per key,
+// changed only by conditional updates, so every replica shares it and a
+// restart forgets nothing.
+type AttemptLock struct {
+	Key         string    `gorm:"primaryKey;size:200"`
+	WindowStart time.Time `gorm:"not null"`
+	Failures    int       `gorm:"not null"`
+	LockedUntil *time.Time
+}
+
+// LockedUntil returns when key's lock ends, or the zero time when it is not
+// locked.
+func (s *Store) LockedUntil(ctx context.Context, key string) (time.Time, error) {
+	var l AttemptLock
+	err := s.conn(ctx).Where("key = ? AND locked_until > ?", key, s.Now()).Take(&l).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("lockout %s: %w", key, err)
+	}
+	return *l.LockedUntil, nil
+}
+
+// RecordFailure counts one wrong answer for key. Failures older than window
+// are forgotten; the max-th within it locks key for duration. locked is
+// true for exactly one caller per lock (the one whose failure locked it),
+// so the owner is told once.
+func (s *Store) RecordFailure(ctx context.Context, key string, max int, window, duration time.Duration) (locked bool, err error) {
+	now := s.Now()
+	cutoff := now.Add(-window)
+	err = s.inTx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).
+			Create(&AttemptLock{Key: key, WindowStart: now}).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&AttemptLock{}).Where("key = ?", key).Updates(map[string]any{
+			"failures":     gorm.Expr("CASE WHEN window_start <= ? THEN 1 ELSE failures + 1 END", cutoff),
+			"window_start": gorm.Expr("CASE WHEN window_start <= ? THEN ? ELSE window_start END", cutoff, now),
+		}).Error; err != nil {
+			return err
+		}
+		res := tx.Model(&AttemptLock{}).
+			Where("key = ? AND failures >= ? AND (locked_until IS NULL OR locked_until <= ?)", key, max, now).
+			Updates(map[string]any{"locked_until": now.Add(duration), "failures": 0, "window_start": now})
+		if res.Error != nil {
+			return res.Error
+		}
+		locked = res.RowsAffected == 1
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("lockout %s: %w", key, err)
+	}
+	return locked, nil
+}
+
+// ClearLockout forgets key's failures and lifts its lock (a successful
+// sign-in, or latchkey user unlock).
+func (s *Store) ClearLockout(ctx context.Context, key string) error {
+	if err := s.conn(ctx).Where("key = ?", key).Delete(&AttemptLock{}).Error; err != nil {
+		return fmt.Errorf("clear lockout %s: %w", key, err)
+	}
+	return nil
+}
