@@ -19,7 +19,7 @@ const (
 	// once rather than holding connections and goroutines.
 	DefaultQueuePerSlot = 32
 	// DefaultWait is how long a hash may wait for a slot.
-	DefaultWait = 5 * time.Second
+	DefaultWait = 10 * time.Second
 )
 
 // Pool bounds how many argon2id hashes run at once. Each takes its memory
