@@ -540,3 +540,24 @@ func TestNew(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAssertionVerify is a passkey sign-in's server side: the
+// assertion checked against the stored credential (its signature, counter
+// and flags) and the counter stored.
+func BenchmarkAssertionVerify(b *testing.B) {
+	e := newEnv(b)
+	a := passkeytest.New()
+	e.mustRegister(e.user, a)
+	for b.Loop() {
+		b.StopTimer()
+		fl := e.flow(e.user.ID, 0)
+		assertion, err := a.Get(origin, e.challenge(fl))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := e.verify(fl, assertion); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

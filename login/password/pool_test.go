@@ -94,11 +94,12 @@ func TestPoolBoundsConcurrentHashes(t *testing.T) {
 }
 
 // TestPoolQueueAndDeadline: past the queue bound a check is refused at once,
-// and a queued one gives up at the deadline, both with ErrBusy (503).
+// and a queued one gives up at the deadline, both with ErrBusy (503). The
+// deadline is long enough for a loaded machine to see the check queued.
 func TestPoolQueueAndDeadline(t *testing.T) {
 	enc := mustHash(t, &password.Hasher{Params: cheap}, "right")
 	g := newGatedKDF()
-	h := &password.Hasher{Params: cheap, Pool: password.NewPool(1, 1, 20*time.Millisecond)}
+	h := &password.Hasher{Params: cheap, Pool: password.NewPool(1, 1, time.Second)}
 	password.SetKDF(h, g.kdf)
 
 	var wg sync.WaitGroup
