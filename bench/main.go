@@ -97,6 +97,15 @@ func main() {
 		log.Printf("wrote %s", *out)
 	}
 	failed := false
+	// Issue 10's bound: the argon2 pool keeps concurrent logins, right or
+	// wrong, within (GOMAXPROCS + 2) × 19 MiB above idle.
+	budget := int64(runtime.GOMAXPROCS(0)+2) * 19 * mib
+	for _, s := range suites {
+		if grew := s.LoginPeakKiB - s.IdleKiB; grew > budget {
+			log.Printf("%s %s: peak RSS under login load grew %d KiB above idle, over the %d KiB bound", s.Name, s.Alg, grew, budget)
+			failed = true
+		}
+	}
 	for _, s := range suites {
 		for _, r := range s.Results {
 			if r.Errors > 0 {
