@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"latchkey/config"
+	"latchkey/logging"
 	"latchkey/login/password"
 	"latchkey/server"
 	"latchkey/store"
@@ -60,13 +61,22 @@ func StartServer(t testing.TB, dsn string, o ServerOptions) *Server {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid:\n%v", err)
 	}
+	for _, k := range cfg.Secrets.Keys {
+		NoteSecret("secrets.keys", k)
+	}
+	for _, c := range cfg.Clients {
+		NoteSecret("client secret", c.Secret)
+	}
 	if o.Store.Now == nil {
 		o.Store.Now = o.Server.Now
 	}
 	st := OpenStore(t, dsn, o.Store)
 	if o.Server.Log == nil {
-		// Server errors show up in the failing test's output.
-		o.Server.Log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+		// Server errors show up in the failing test's output; every line
+		// goes to the watched sink (secrets.go).
+		o.Server.Log = slog.New(logging.ContextHandler(slog.NewMultiHandler(
+			slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}),
+			LogToSink())))
 	}
 	if o.Server.PasswordParams == nil {
 		p := CheapPassword
@@ -76,7 +86,7 @@ func StartServer(t testing.TB, dsn string, o ServerOptions) *Server {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	hs := httptest.NewUnstartedServer(app.Handler)
+	hs := httptest.NewUnstartedServer(noteSecrets(app.Handler))
 	hs.Listener.Close()
 	hs.Listener = ln
 	hs.Start()
@@ -101,6 +111,7 @@ func (s *Server) AddVerifiedUser(t testing.TB, email, name, pw string) string {
 
 func (s *Server) addUser(t testing.TB, u *store.User, pw string) string {
 	t.Helper()
+	NoteSecret("password", pw)
 	hash, err := s.App.Hasher.Hash(pw)
 	if err != nil {
 		t.Fatal(err)
