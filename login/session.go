@@ -62,6 +62,8 @@ const (
 	EndFactorsReset    EndReason = "factors_reset"    // an admin reset the account's factors
 	EndPasswordChanged EndReason = "password_changed" // the user changed their password elsewhere
 	EndPasswordReset   EndReason = "password_reset"   // the password was reset by email
+	EndPasswordSet     EndReason = "password_set"     // an admin set the password (cli)
+	EndDeleted         EndReason = "user_deleted"     // an admin deleted the account
 )
 
 // LogoutNotifier tells relying parties that a session ended (OpenID

@@ -46,6 +46,13 @@ func (e *env) user(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: user reset-factors EMAIL", errUsage)
 		}
 		return e.userResetFactors(ctx, args[1])
+	case "show", "enable", "delete":
+		if len(args) != 2 {
+			return fmt.Errorf("%w: EMAIL is required: user %s EMAIL", errUsage, args[0])
+		}
+		return map[string]func(context.Context, string) error{"show": e.userShow, "enable": e.userEnable, "delete": e.userDelete}[args[0]](ctx, args[1])
+	case "set-password":
+		return e.userSetPassword(ctx, args[1:])
 	default:
 		return fmt.Errorf("%w: user: unknown subcommand %q", errUsage, args[0])
 	}

@@ -23,12 +23,21 @@ commands:
                                       without it the user sets one through /recover;
                                       --verified: the admin vouches for the address)
   user list                           list users
+  user show EMAIL                     the account, its factors, sessions and last 20 events
   user disable EMAIL                  disable a user and end their sessions
+  user enable EMAIL                   let a disabled user sign in again
+  user delete EMAIL                   delete a user and all they hold (the address is free again)
+  user set-password EMAIL --password-stdin
+                                      set the password (one line on stdin); ends sessions
   user unlock EMAIL                   lift a lockout after too many wrong passwords or codes
   user reset-factors EMAIL            remove a user's TOTP, recovery codes and passkeys; end sessions
+  audit [--user EMAIL] [--since DURATION] [--json]
+                                      security events, newest first
   client list                         list the clients the config defines
   config check                        validate the config; every problem, one a line
   keys rotate                         add a new signing key
+  version                             print the version
+  COMMAND --help                      help on a command (exit 0)
 
 --config FILE (or LATCHKEY_CONFIG) may stand anywhere; without it the
 embedded defaults apply (SQLite in the working directory, sign-up on).
@@ -80,11 +89,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
-		if len(args) == 0 {
-			return fmt.Errorf("%w: a command is required", errUsage)
-		}
-		fmt.Fprint(stdout, usage)
+	if len(args) == 0 {
+		return fmt.Errorf("%w: a command is required", errUsage)
+	}
+	if wantsHelp(args) {
+		fmt.Fprint(stdout, help(args))
 		return nil
 	}
 	e := &env{configPath: path, stdin: stdin, stdout: stdout, stderr: stderr}
@@ -112,6 +121,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return fmt.Errorf("%w: config: want \"config check\"", errUsage)
 		}
 		return e.configCheck()
+	case "version":
+		if err := noArgs(cmd, rest); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "audit":
+		return e.audit(ctx, rest)
 	case "keys":
 		if len(rest) != 1 || rest[0] != "rotate" {
 			return fmt.Errorf("%w: keys: want \"keys rotate\"", errUsage)

@@ -84,6 +84,7 @@ var suite = []struct {
 		{"SetDisabled", testSetUserDisabled},
 		{"SetPasswordHash", testSetPasswordHash},
 		{"NameAndEmailVerified", testUserNameAndEmailVerified},
+		{"Delete", testDeleteUser},
 	}},
 	{"Flows", []testCase{
 		{"CreateGet", testFlowCreateGet},
@@ -136,6 +137,7 @@ var suite = []struct {
 	}},
 	{"Audit", []testCase{
 		{"RecentEvents", testRecentEvents},
+		{"Events", testEvents},
 	}},
 	{"Settings", []testCase{
 		{"SetIfAbsent", testSettings},
