@@ -349,7 +349,7 @@ clients:
 	// The secret's "required" is an echo of the unset variable and is dropped.
 	assertLines(t, Check(path),
 		`singup: unknown key (did you mean "signup"?)`,
-		"clients[0].secret: environment variable CHECK_UNSET_SECRET is not set",
+		"clients[0].secret: environment variable CHECK_UNSET_SECRET is not set (nor CHECK_UNSET_SECRET_FILE)",
 		"issuer: must be an absolute http(s) URL",
 	)
 	if err := Check(""); err != nil {

@@ -333,9 +333,9 @@ func expandEnv(s string) (string, []string) {
 				problems = append(problems, fmt.Sprintf("invalid environment variable name %q in ${...}", name))
 				continue
 			}
-			val, ok := os.LookupEnv(name)
-			if !ok {
-				problems = append(problems, fmt.Sprintf("environment variable %s is not set", name))
+			val, problem := lookupEnv(name)
+			if problem != "" {
+				problems = append(problems, problem)
 				continue
 			}
 			b.WriteString(val)
@@ -345,6 +345,29 @@ func expandEnv(s string) (string, []string) {
 		}
 	}
 	return b.String(), problems
+}
+
+// lookupEnv reads NAME, or else the file NAME_FILE names (the Docker and
+// Kubernetes way of passing secrets: a mounted file, not the environment,
+// which every process of the user can read). One trailing newline is
+// dropped, as files written by editors end in one.
+func lookupEnv(name string) (string, string) {
+	val, ok := os.LookupEnv(name)
+	path, fromFile := os.LookupEnv(name + "_FILE")
+	switch {
+	case ok && fromFile:
+		return "", fmt.Sprintf("both %s and %s_FILE are set; set one", name, name)
+	case ok:
+		return val, ""
+	case fromFile:
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Sprintf("%s_FILE: %v", name, err)
+		}
+		v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		return v, ""
+	}
+	return "", fmt.Sprintf("environment variable %s is not set (nor %s_FILE)", name, name)
 }
 
 func validEnvName(name string) bool {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -136,9 +138,9 @@ func TestEnvExpansionErrors(t *testing.T) {
 		want []string
 	}{
 		{"unset variable", `secrets: {keys: ["${LATCHKEY_SECRET_UNSET_FOR_TEST}"]}`,
-			[]string{"secrets.keys[0]: environment variable LATCHKEY_SECRET_UNSET_FOR_TEST is not set"}},
+			[]string{"secrets.keys[0]: environment variable LATCHKEY_SECRET_UNSET_FOR_TEST is not set (nor LATCHKEY_SECRET_UNSET_FOR_TEST_FILE)"}},
 		{"two unset in one value", `issuer: "${LK_UNSET_A}${LK_UNSET_B}"`,
-			[]string{"issuer: environment variable LK_UNSET_A is not set", "issuer: environment variable LK_UNSET_B is not set"}},
+			[]string{"issuer: environment variable LK_UNSET_A is not set (nor LK_UNSET_A_FILE)", "issuer: environment variable LK_UNSET_B is not set (nor LK_UNSET_B_FILE)"}},
 		{"unterminated", `issuer: "https://${LK_HOST"`, []string{`issuer: unterminated "${"; write "$${" for a literal "${"`}},
 		{"bad name", `issuer: "${1ABC}"`, []string{`issuer: invalid environment variable name "1ABC" in ${...}`}},
 		{"expanded value has the wrong type", "totp:\n  skew: ${LK_NOT_A_NUMBER}", []string{`totp.skew: expected an integer, got "many"`}},
@@ -180,3 +182,30 @@ func loadErr(t *testing.T, in string) error {
 }
 
 var clientType = reflect.TypeFor[Client]()
+
+// TestEnvFromFile: ${NAME} falls back to the file NAME_FILE names, without
+// its trailing newline; both set, or an unreadable file, is a problem.
+func TestEnvFromFile(t *testing.T) {
+	dir := t.TempDir()
+	secret := "a-secret-from-a-file-a-secret-from-a-file"
+	path := filepath.Join(dir, "secret")
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LK_FILE_SECRET_FILE", path)
+	c, err := LoadBytes([]byte(`secrets: {keys: ["${LK_FILE_SECRET}"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Secrets.Keys) != 1 || c.Secrets.Keys[0] != secret {
+		t.Fatalf("keys = %q, want the file's content", c.Secrets.Keys)
+	}
+	t.Setenv("LK_FILE_SECRET", "from-env")
+	assertLines(t, loadErr(t, `secrets: {keys: ["${LK_FILE_SECRET}"]}`),
+		"secrets.keys[0]: both LK_FILE_SECRET and LK_FILE_SECRET_FILE are set; set one")
+	t.Setenv("LK_MISSING_FILE", filepath.Join(dir, "nope"))
+	err = loadErr(t, `issuer: "${LK_MISSING}"`)
+	if !strings.Contains(err.Error(), "issuer: LK_MISSING_FILE: open ") {
+		t.Fatalf("unreadable file: %v", err)
+	}
+}

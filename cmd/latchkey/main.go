@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"latchkey/config"
 )
 
 const usage = `usage: latchkey [--config FILE] COMMAND
@@ -35,6 +37,7 @@ commands:
                                       security events, newest first
   client list                         list the clients the config defines
   config check                        validate the config; every problem, one a line
+  config print-defaults               every key at its default, commented (docs/config.md)
   keys rotate                         add a new signing key
   version                             print the version
   COMMAND --help                      help on a command (exit 0)
@@ -117,8 +120,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return e.clientList()
 	case "config":
+		if len(rest) == 1 && rest[0] == "print-defaults" {
+			b, err := config.DefaultsYAML()
+			if err != nil {
+				return err
+			}
+			_, err = stdout.Write(b)
+			return err
+		}
 		if len(rest) != 1 || rest[0] != "check" {
-			return fmt.Errorf("%w: config: want \"config check\"", errUsage)
+			return fmt.Errorf("%w: config: want \"config check\" or \"config print-defaults\"", errUsage)
 		}
 		return e.configCheck()
 	case "version":

@@ -204,3 +204,19 @@ func TestHelpEverywhere(t *testing.T) {
 		t.Errorf("version: %d %q", code, out)
 	}
 }
+
+// TestPrintDefaults: the printed file passes config check as it is.
+func TestPrintDefaults(t *testing.T) {
+	dir := t.TempDir()
+	out, e, code := runCLI(t, dir, "", "config", "print-defaults")
+	if code != 0 || !strings.Contains(out, "# The public URL") || !strings.Contains(out, "issuer: http://localhost:8080") {
+		t.Fatalf("print-defaults: %d %s\n%s", code, e, out)
+	}
+	path := filepath.Join(dir, "defaults.yaml")
+	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, e, code := runCLI(t, dir, "", "config", "check", "--config", path); code != 0 {
+		t.Fatalf("the printed defaults fail config check: %d %s %s", code, out, e)
+	}
+}
