@@ -40,6 +40,7 @@ commands:
   config print-defaults               every key at its default, commented (docs/config.md)
   keys rotate                         add a new signing key
   version                             print the version
+  healthcheck                         exit 0 when the server of this config answers /healthz
   COMMAND --help                      help on a command (exit 0)
 
 --config FILE (or LATCHKEY_CONFIG) may stand anywhere; without it the
@@ -140,6 +141,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	case "audit":
 		return e.audit(ctx, rest)
+	case "healthcheck":
+		if err := noArgs(cmd, rest); err != nil {
+			return err
+		}
+		return e.healthcheck(ctx)
 	case "keys":
 		if len(rest) != 1 || rest[0] != "rotate" {
 			return fmt.Errorf("%w: keys: want \"keys rotate\"", errUsage)

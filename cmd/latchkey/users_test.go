@@ -60,6 +60,9 @@ func TestUserLifecycleCommands(t *testing.T) {
 	if !signsIn(t, base, email, pw1) {
 		t.Fatal("a new user cannot sign in")
 	}
+	if out, e, code := cli("", "healthcheck"); code != 0 || !strings.Contains(out, "/healthz: ok") {
+		t.Fatalf("healthcheck against the running server: %d %s %s", code, out, e)
+	}
 
 	if _, e, code := cli("", "user", "disable", email); code != 0 {
 		t.Fatalf("disable: %d %s", code, e)
@@ -185,7 +188,7 @@ func TestHelpEverywhere(t *testing.T) {
 		{"user", "add", "--help"}, {"user", "list", "--help"}, {"user", "show", "--help"},
 		{"user", "disable", "x@example.com", "--help"}, {"user", "enable", "--help"}, {"user", "delete", "--help"},
 		{"user", "set-password", "-h"}, {"user", "reset-factors", "--help"}, {"audit", "--help"},
-		{"client", "list", "--help"}, {"config", "check", "--help"}, {"keys", "rotate", "--help"}, {"version", "--help"},
+		{"client", "list", "--help"}, {"config", "check", "--help"}, {"config", "print-defaults", "--help"}, {"keys", "rotate", "--help"}, {"version", "--help"}, {"healthcheck", "--help"},
 	} {
 		out, e, code := runCLI(t, dir, "", args...)
 		want := "latchkey"
@@ -218,5 +221,15 @@ func TestPrintDefaults(t *testing.T) {
 	}
 	if out, e, code := runCLI(t, dir, "", "config", "check", "--config", path); code != 0 {
 		t.Fatalf("the printed defaults fail config check: %d %s %s", code, out, e)
+	}
+}
+
+// TestHealthcheckFailsWithoutServer: nothing listening is exit 1.
+func TestHealthcheckFailsWithoutServer(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "latchkey.yaml")
+	writeAtomically(t, path, reloadConfig(freePort(t), dir, nil, ""))
+	if _, e, code := runCLI(t, dir, "", "healthcheck", "--config", path); code != 1 || !strings.Contains(e, "healthcheck http://127.0.0.1:") {
+		t.Fatalf("healthcheck with no server: %d %s", code, e)
 	}
 }
