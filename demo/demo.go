@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,7 +91,77 @@ type view struct {
 	Options []option
 }
 
-type claim struct{ Name, Value string }
+// claim is one row of the table: the claim, its value, and a line saying
+// what it means for this sign-in.
+type claim struct{ Name, Value, Means string }
+
+// amrMeaning explains each RFC 8176 value Latchkey issues (SPEC: amr).
+var amrMeaning = map[string]string{
+	"pwd":   "a password",
+	"otp":   "a one-time code (authenticator app or recovery code)",
+	"email": "a code or link sent by email",
+	"hwk":   "a device-bound passkey (hardware key)",
+	"swk":   "a synced passkey (software key)",
+	"user":  "the authenticator saw the user present",
+	"pin":   "the authenticator verified the user (PIN or biometric)",
+	"mfa":   "two different factors, or a passkey with user verification",
+}
+
+var acrMeaning = map[string]string{
+	"1fa":  "one factor",
+	"mfa":  "two factors",
+	"phr":  "phishing-resistant: a passkey",
+	"phrh": "phishing-resistant and hardware-bound: a device-bound passkey",
+}
+
+// explain says in one line what claim k with value v means here.
+func explain(k string, v any) string {
+	switch k {
+	case "amr":
+		var parts []string
+		if list, ok := v.([]any); ok {
+			for _, x := range list {
+				s, _ := x.(string)
+				if m, ok := amrMeaning[s]; ok {
+					parts = append(parts, s+" = "+m)
+				} else {
+					parts = append(parts, s)
+				}
+			}
+		}
+		return "How you proved who you are (RFC 8176 methods): " + strings.Join(parts, "; ") + "."
+	case "acr":
+		s, _ := v.(string)
+		m := acrMeaning[s]
+		if m == "" {
+			m = "a level this demo does not know"
+		}
+		return "The assurance level this sign-in reached: " + s + " = " + m + ". It is the strongest level your factors above prove; an app can demand a minimum (min_acr, acr_values)."
+	case "auth_time":
+		return "When you last proved a factor afresh; prompt=login and max_age move it."
+	case "sub":
+		return "Your stable, per-issuer user ID: what the app should key your account on."
+	case "iss":
+		return "The identity provider that issued the token."
+	case "aud":
+		return "The app the token is for (its client_id)."
+	case "exp", "iat":
+		return map[string]string{"exp": "When the token expires.", "iat": "When it was issued."}[k]
+	case "nonce":
+		return "The value the app sent, echoed so it can reject a replayed token."
+	case "at_hash":
+		return "Binds the token to the access token issued with it."
+	case "sid":
+		return "The sign-in session, for logout."
+	case "email":
+		return "Your email address (scope email)."
+	case "email_verified":
+		return "Whether that address was proven by a mail round trip or vouched for by an admin."
+	case "name":
+		return "Your name (scope profile)."
+	}
+	return ""
+}
 
 type option struct{ Label, Query string }
 
@@ -183,7 +254,7 @@ func (d *RP) callback(w http.ResponseWriter, r *http.Request) {
 				b = append(b, []byte("  ("+time.Unix(int64(f), 0).UTC().Format(time.RFC3339)+")")...)
 			}
 		}
-		v.Claims = append(v.Claims, claim{k, string(b)})
+		v.Claims = append(v.Claims, claim{k, string(b), explain(k, claims[k])})
 	}
 	var pretty bytes.Buffer
 	all, _ := json.Marshal(claims)

@@ -66,6 +66,10 @@ func TestSignupThroughDemo(t *testing.T) {
 			!strings.Contains(claims, "new@example.com") {
 			t.Fatalf("demo did not show the claims: %d %s\n%.1500s", page.Status, page.URL, page.Body)
 		}
+		// Each claim is explained in a line, amr and acr for this sign-in.
+		if !strings.Contains(claims, "pwd = a password") || !strings.Contains(claims, "1fa = one factor") {
+			t.Errorf("demo does not explain amr and acr:\n%s", claims)
+		}
 		u, err := srv.Store.UserByEmail(context.Background(), "new@example.com")
 		if err != nil || !u.EmailVerified || u.Name != "Nova Newcomer" {
 			t.Fatalf("account after sign-up: %+v %v; want verified, named", u, err)

@@ -112,9 +112,10 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	}
 	postman := &mail.Postman{Letters: letters, Mailer: mailer, Log: log}
 	kit := &web.Kit{Keys: kr, Secure: issuer.Scheme == "https", Rand: opts.Rand}
-	render, err := templates.New(log)
+	render, err := templates.NewBranded(log, templates.Brand{Name: cfg.Branding.Name, LogoURL: cfg.Branding.LogoURL,
+		PrimaryColor: cfg.Branding.PrimaryColor, Dir: cfg.Branding.TemplatesDir})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("branding.templates_dir: %w", err)
 	}
 	clientCfg := cfg.Clients
 	if cfg.DevMode {
@@ -241,6 +242,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	prov.Mount(r)
 	pages.Mount(r)
 	cons.Mount(r)
+	r.HandleFunc("/brand.css", render.BrandCSS).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix("/static/").Handler(templates.Static())
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Ping(r.Context()); err != nil {

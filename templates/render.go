@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"os"
 	"path"
 	"strings"
 )
@@ -35,14 +37,39 @@ type Page struct {
 type Renderer struct {
 	pages map[string]*template.Template
 	log   *slog.Logger
+	brand Brand
 }
 
-// New parses every page with the layout and the shared partials.
-func New(log *slog.Logger) (*Renderer, error) {
-	funcs := template.FuncMap{
-		"join": strings.Join,
+// Brand is what branding changes in the pages (config branding.*).
+type Brand struct {
+	Name    string
+	LogoURL string
+	// PrimaryColor is #rgb or #rrggbb; "" keeps the stylesheet's.
+	PrimaryColor string
+	// Dir holds *.html files that replace the embedded ones of the same
+	// name, file by file; "" for none.
+	Dir string
+}
+
+// New parses every page with the layout and the shared partials, unbranded.
+func New(log *slog.Logger) (*Renderer, error) { return NewBranded(log, Brand{Name: "Latchkey"}) }
+
+// NewBranded is New with a brand. A file of b.Dir that does not parse is
+// an error naming it, so a broken override stops the server (or a reload)
+// before it serves a page.
+func NewBranded(log *slog.Logger, b Brand) (*Renderer, error) {
+	if b.Name == "" {
+		b.Name = "Latchkey"
 	}
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(pageFS, "pages/layout.html", "pages/_*.html")
+	src := fs.FS(pageFS)
+	if b.Dir != "" {
+		src = overlay{dir: os.DirFS(b.Dir), base: pageFS}
+	}
+	funcs := template.FuncMap{
+		"join":  strings.Join,
+		"brand": func() Brand { return b },
+	}
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(src, "pages/layout.html", "pages/_*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse layout: %w", err)
 	}
@@ -50,19 +77,73 @@ func New(log *slog.Logger) (*Renderer, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Renderer{pages: map[string]*template.Template{}, log: log}
+	r := &Renderer{pages: map[string]*template.Template{}, log: log, brand: b}
 	for _, n := range names {
-		b := path.Base(n)
-		if b == "layout.html" || strings.HasPrefix(b, "_") {
+		bn := path.Base(n)
+		if bn == "layout.html" || strings.HasPrefix(bn, "_") {
 			continue
 		}
-		t, err := template.Must(base.Clone()).ParseFS(pageFS, n)
+		t, err := template.Must(base.Clone()).ParseFS(src, n)
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", n, err)
 		}
-		r.pages[strings.TrimSuffix(b, ".html")] = t
+		r.pages[strings.TrimSuffix(bn, ".html")] = t
 	}
 	return r, nil
+}
+
+// CheckDir parses dir's overrides as NewBranded would, for config check.
+func CheckDir(dir string) error {
+	_, err := NewBranded(slog.New(slog.DiscardHandler), Brand{Dir: dir})
+	return err
+}
+
+// overlay serves pages/NAME.html from dir/NAME.html when that file exists,
+// and from the embedded pages otherwise.
+type overlay struct {
+	dir  fs.FS
+	base fs.FS
+}
+
+func (o overlay) Open(name string) (fs.File, error) {
+	if rest, ok := strings.CutPrefix(name, "pages/"); ok {
+		if f, err := o.dir.Open(rest); err == nil {
+			return f, nil
+		}
+	}
+	return o.base.Open(name)
+}
+
+func (o overlay) Glob(pattern string) ([]string, error) { return fs.Glob(o.base, pattern) }
+
+// logoOrigin lets the pages load a logo from another host.
+func (r *Renderer) logoOrigin() string {
+	u, err := url.Parse(r.brand.LogoURL)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return ""
+	}
+	return " " + u.Scheme + "://" + u.Host
+}
+
+// BrandCSS serves the brand's colours as CSS custom properties, after
+// style.css: the accent, and the text colour on it (white or black,
+// whichever contrasts more).
+func (r *Renderer) BrandCSS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	c := r.brand.PrimaryColor
+	if c == "" {
+		return
+	}
+	fg := "#fff"
+	if Contrast(c, "#000") > Contrast(c, "#fff") {
+		fg = "#000"
+	}
+	fmt.Fprintf(w, ":root { --accent:%s; --accent-fg:%s; }\n", c, fg)
+	// Links take the accent in light mode when it reads on white.
+	if Contrast(c, "#fff") >= 4.5 {
+		fmt.Fprintf(w, "@media (prefers-color-scheme: light) { :root { --link:%s; } }\n", c)
+	}
 }
 
 // Render writes page with status. Rendering into a buffer first means a
@@ -86,7 +167,7 @@ func (r *Renderer) Render(w http.ResponseWriter, status int, page string, p Page
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:"+r.logoOrigin()+"; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
 }

@@ -15,6 +15,7 @@ import (
 
 	"latchkey/config"
 	"latchkey/store"
+	"latchkey/templates"
 )
 
 // env is one invocation's inputs and outputs.
@@ -39,7 +40,18 @@ func (e *env) loadConfig() (*config.Config, error) {
 	if err := config.Check(e.configPath); err != nil {
 		return nil, fmt.Errorf("config %s:\n%w", displayPath(e.configPath), err)
 	}
-	return config.Load(e.configPath)
+	cfg, err := config.Load(e.configPath)
+	if err != nil {
+		return nil, err
+	}
+	// A template override that does not parse is a config error, found
+	// here rather than at the first page view.
+	if dir := cfg.Branding.TemplatesDir; dir != "" {
+		if err := templates.CheckDir(dir); err != nil {
+			return nil, fmt.Errorf("config %s:\nbranding.templates_dir: %w", displayPath(e.configPath), err)
+		}
+	}
+	return cfg, nil
 }
 
 func displayPath(p string) string {
