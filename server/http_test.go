@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -132,5 +133,36 @@ func TestUntrustedForwardedIgnored(t *testing.T) {
 		if l["msg"] == "request" && l["ip"] != "127.0.0.1" {
 			t.Errorf("untrusted X-Forwarded-For believed: %v", l)
 		}
+	}
+}
+
+// TestSignInLogLinesForFail2ban: a failed sign-in is one text line a
+// fail2ban filter (failregex = msg="sign-in failed" ip=<HOST> ) matches,
+// naming the account and not the password; a success names the account too.
+func TestSignInLogLinesForFail2ban(t *testing.T) {
+	var logs syncBuffer
+	_, log, err := logging.New(&logs, "info", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := testkit.StartServer(t, testkit.SQLiteDSN(t), testkit.ServerOptions{Server: server.Options{Log: log}})
+	srv.AddUser(t, "ban@example.com", "the right password")
+	b := testkit.NewBrowser(t)
+	page := b.Get(srv.URL + "/login")
+	f := page.FormWithButton(t, "method", "password")
+	page = b.Submit(f.Set("identifier", "ban@example.com").Set("password", "a wrong password"))
+	f = page.FormWithButton(t, "method", "password")
+	b.Submit(f.Set("identifier", "ban@example.com").Set("password", "the right password"))
+
+	text := logs.String()
+	failed := regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="sign-in failed" ip=127\.0\.0\.1 account=ban@example\.com method=password request_id=\S+$`)
+	if !failed.MatchString(text) {
+		t.Errorf("no fail2ban-shaped failure line:\n%s", text)
+	}
+	if !regexp.MustCompile(`(?m)msg="sign-in succeeded" ip=127\.0\.0\.1 account=ban@example\.com amr=pwd acr=1fa`).MatchString(text) {
+		t.Errorf("no success line:\n%s", text)
+	}
+	if strings.Contains(text, "wrong password") || strings.Contains(text, "right password") {
+		t.Errorf("a password reached the log")
 	}
 }
