@@ -177,6 +177,6 @@ func (s *Service) Audit(r *http.Request, userID, event, detail string) {
 
 // Fail logs err and shows a generic error page.
 func (s *Service) Fail(w http.ResponseWriter, r *http.Request, err error) {
-	s.Log.Error("account", "path", r.URL.Path, "err", err)
+	s.Log.ErrorContext(r.Context(), "account", "path", r.URL.Path, "err", err)
 	s.Render.Error(w, http.StatusServiceUnavailable, "Something went wrong", "Please try again in a moment.")
 }

@@ -366,7 +366,7 @@ func (p *Passkeys) jsonViewer(w http.ResponseWriter, r *http.Request) (*Viewer, 
 }
 
 func (p *Passkeys) jsonFail(w http.ResponseWriter, r *http.Request, err error) {
-	p.Account.Log.Error("account passkeys", "path", r.URL.Path, "err", err)
+	p.Account.Log.ErrorContext(r.Context(), "account passkeys", "path", r.URL.Path, "err", err)
 	web.WriteJSON(w, http.StatusServiceUnavailable, web.JSONError{Error: "Something went wrong. Please try again in a moment."})
 }
 

@@ -472,7 +472,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	sess := &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
 	_, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, sess)
 	if isUnavailable(err) {
-		p.Log.Error("userinfo", "err", err.Error())
+		p.Log.ErrorContext(r.Context(), "userinfo", "err", err.Error())
 		writeUnavailable(w)
 		return
 	}
@@ -483,7 +483,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	user, err := p.Users.UserByID(ctx, sess.Claims.Subject)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		p.Log.Error("userinfo", "err", err.Error())
+		p.Log.ErrorContext(r.Context(), "userinfo", "err", err.Error())
 		writeUnavailable(w)
 		return
 	}
@@ -509,7 +509,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	// fosite answers 200 to a revocation the database did not store; the
 	// client must know to retry.
 	if isUnavailable(err) {
-		p.Log.Error("revoke", "err", err.Error())
+		p.Log.ErrorContext(r.Context(), "revoke", "err", err.Error())
 		writeUnavailable(w)
 		return
 	}
@@ -537,7 +537,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	sess := &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
 	ir, err := p.oauth.NewIntrospectionRequest(ctx, r, sess)
 	if isUnavailable(err) {
-		p.Log.Error("introspect", "err", err.Error())
+		p.Log.ErrorContext(r.Context(), "introspect", "err", err.Error())
 		writeUnavailable(w)
 		return
 	}

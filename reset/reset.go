@@ -439,6 +439,6 @@ func (h *Handler) noLink(w http.ResponseWriter, r *http.Request, err error) {
 
 // unavailable answers a failing database: 503, never a false success.
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	h.Pages.Log.Error("recover", "path", r.URL.Path, "err", err)
+	h.Pages.Log.ErrorContext(r.Context(), "recover", "path", r.URL.Path, "err", err)
 	h.Pages.Render.Error(w, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
 }

@@ -363,6 +363,6 @@ func (h *Handler) noLink(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	h.Pages.Log.Error("signup", "path", r.URL.Path, "err", err)
+	h.Pages.Log.ErrorContext(r.Context(), "signup", "path", r.URL.Path, "err", err)
 	h.Pages.Render.Error(w, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
 }
