@@ -41,6 +41,11 @@ type Status struct {
 	Warning  string
 	Link     string
 	LinkText string
+	// Action, when set, is a POST button on the overview itself (with the
+	// account CSRF token) for what must take one click, such as cancelling
+	// a pending factor removal.
+	Action     string
+	ActionText string
 }
 
 // Service serves /account.

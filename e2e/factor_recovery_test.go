@@ -50,13 +50,13 @@ func TestFactorRecovery(t *testing.T) {
 		}
 		in.wait(t, email, "will be removed")
 
-		// The signed-in session sees it and cancels.
-		if p := b1.Get(srv.URL + "/account"); !strings.Contains(p.Body, "will be removed on") {
-			t.Fatalf("/account shows no banner:\n%.2000s", p.Body)
+		// The signed-in session sees it on /account and cancels it there, in one click.
+		if p := b1.Get(srv.URL + "/account/factor-recovery"); p.Find("p", map[string]string{"id": "factor-recovery-banner"}) == nil {
+			t.Fatalf("no banner on the details page:\n%.1500s", p.Body)
 		}
-		p := b1.Get(srv.URL + "/account/factor-recovery")
-		if p.Find("p", map[string]string{"id": "factor-recovery-banner"}) == nil {
-			t.Fatalf("no banner on the page:\n%.1500s", p.Body)
+		p := b1.Get(srv.URL + "/account")
+		if !strings.Contains(p.Body, "will be removed on") {
+			t.Fatalf("/account shows no banner:\n%.2000s", p.Body)
 		}
 		p = b1.Submit(p.FormWithButton(t, "decision", "cancel"))
 		if p.Status != http.StatusOK || !strings.Contains(p.Body, "cancelled") {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -65,6 +66,10 @@ func TestSignupThroughDemo(t *testing.T) {
 		if page.URL.Path != "/demo/callback" || !strings.Contains(claims, `["pwd"]`) || !strings.Contains(claims, `"1fa"`) ||
 			!strings.Contains(claims, "new@example.com") {
 			t.Fatalf("demo did not show the claims: %d %s\n%.1500s", page.Status, page.URL, page.Body)
+		}
+		// The mail round trip proved the address, and the ID token says so.
+		if !regexp.MustCompile(`email_verified\s*true`).MatchString(claims) {
+			t.Errorf("ID token after sign-up lacks email_verified true:\n%s", claims)
 		}
 		// Each claim is explained in a line, amr and acr for this sign-in.
 		if !strings.Contains(claims, "pwd = a password") || !strings.Contains(claims, "1fa = one factor") {

@@ -204,7 +204,8 @@ func (s *Service) Overview(ctx context.Context, userID string) (account.Status, 
 	return account.Status{Title: "Second-factor removal",
 		Status:  "Requested " + r.RequestedAt.UTC().Format("2006-01-02 15:04 MST"),
 		Warning: "Your second factors will be removed on " + r.DueAt.UTC().Format("2006-01-02 15:04 MST") + ". If you did not ask for this, cancel it now.",
-		Link:    "/account/factor-recovery", LinkText: "Cancel"}, nil
+		Link:    "/account/factor-recovery", LinkText: "Details",
+		Action: "/account/factor-recovery/cancel", ActionText: "Cancel the removal"}, nil
 }
 
 // Mount registers the /account routes.
