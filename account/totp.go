@@ -2,10 +2,7 @@ package account
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"fmt"
-	"html/template"
 	"net/http"
 	"time"
 
@@ -37,9 +34,9 @@ type TOTPPages struct {
 	Account  *Service
 	TOTP     *totp.Factor
 	Recovery *recovery.Factor
-	// Tx makes turning the app on and storing its first recovery codes one
-	// change; nil runs them one after the other.
-	Tx      Transactional
+	// TurnOn is the rule for turning 2FA on, shared with the sign-in's
+	// enrollment.
+	TurnOn  *totp.TurnOn
 	Postman *mail.Postman
 }
 
@@ -53,19 +50,12 @@ func (p *TOTPPages) Mount(r *mux.Router) {
 }
 
 type totpView struct {
-	Setup    *totpSetupView
+	Setup    *totp.SetupView
 	Codes    []string
 	On       bool
 	Since    time.Time
 	LastUsed *time.Time
 	Warning  string
-}
-
-type totpSetupView struct {
-	// QR is the QR code as a data: URI (the page's CSP allows data: images).
-	QR     template.URL
-	Size   int
-	Secret string
 }
 
 func (p *TOTPPages) show(w http.ResponseWriter, r *http.Request) {
@@ -100,11 +90,7 @@ func (p *TOTPPages) renderSetup(w http.ResponseWriter, r *http.Request, status i
 		p.Account.Fail(w, r, err)
 		return
 	}
-	view := totpView{Setup: &totpSetupView{
-		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(setup.QRPNG)),
-		Size:   totp.QRSize,
-		Secret: setup.Secret,
-	}}
+	view := totpView{Setup: setup.View()}
 	p.Account.Page(w, status, "account_totp", v, templates.Page{Title: "Set up an authenticator app", Error: errMsg, Data: view})
 }
 
@@ -124,16 +110,7 @@ func (p *TOTPPages) confirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	now := p.Account.Now().UTC()
-	var codes []string
-	err := p.inTx(ctx, func(ctx context.Context) error {
-		if err := p.TOTP.Confirm(ctx, v.User.ID, r.PostForm.Get("code"), now); err != nil {
-			return err
-		}
-		var err error
-		codes, err = p.Recovery.Generate(ctx, v.User.ID)
-		return err
-	})
+	codes, err := p.TurnOn.Confirm(ctx, r, v.User.ID, v.User.Email, r.PostForm.Get("code"), p.Account.Now().UTC())
 	switch {
 	case errors.Is(err, login.ErrInvalid):
 		p.renderSetup(w, r, http.StatusBadRequest, v,
@@ -149,9 +126,6 @@ func (p *TOTPPages) confirm(w http.ResponseWriter, r *http.Request) {
 		p.Account.Fail(w, r, err)
 		return
 	}
-	p.Account.Audit(r, v.User.ID, "totp.enabled", fmt.Sprintf("%d recovery codes issued", len(codes)))
-	p.notify(ctx, r, v.User, "Two-factor authentication turned on",
-		"Two-factor authentication was turned on: signing in now needs your password and a code from your authenticator app (or a recovery code).")
 	p.Account.Page(w, http.StatusOK, "account_totp", v, templates.Page{Title: "Two-factor authentication is on",
 		Notice: "Two-factor authentication is on. Save your recovery codes now.", Data: totpView{Codes: codes}})
 }
@@ -210,13 +184,6 @@ func (p *TOTPPages) checkAppWarning(ctx context.Context, userID string, st totp.
 	}
 	return "You last signed in with a recovery code (" + lastRecovery.UTC().Format("2006-01-02 15:04 MST") +
 		"). Check that your authenticator app still works; if you lost it, turn two-factor authentication off and set it up again.", nil
-}
-
-func (p *TOTPPages) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if p.Tx == nil {
-		return fn(ctx)
-	}
-	return p.Tx.Transaction(ctx, fn)
 }
 
 // notify mails the user a security notice about a change of their sign-in

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -28,15 +29,29 @@ type Pages struct {
 	// AfterLogin may send a finished sign-in through one more page (the
 	// passkey suggestion) before next, the flow's return URL.
 	AfterLogin func(r *http.Request, fl *Flow, next string) string
-	// Enroll renders the in-flow enrollment of method (Next said
-	// StepEnroll); nil shows that the level cannot be reached.
-	Enroll func(w http.ResponseWriter, r *http.Request, fl *Flow, method Method, status int, errMsg string)
+	// Enrollers set up a factor inside a sign-in (Next said StepEnroll);
+	// a method without one shows that the level cannot be reached.
+	Enrollers []Enroller
+}
+
+// Enroller sets up a factor for the flow's user inside the sign-in, when
+// the level asked is above what the user has enrolled.
+type Enroller interface {
+	Method() Method
+	// EnrollPage begins the set-up and gives its page.
+	EnrollPage(ctx context.Context, fl *Flow, email string, now time.Time) (ChallengeView, error)
+	// Enroll confirms the posted form. Its result counts as the factor
+	// in this sign-in; the page shows what follows (recovery codes) with
+	// a way to continue. A wrong answer wraps ErrInvalid, and its text is
+	// shown as it is.
+	Enroll(ctx context.Context, r *http.Request, fl *Flow, email string, now time.Time) (Result, ChallengeView, error)
 }
 
 // Mount registers the routes.
 func (p *Pages) Mount(r *mux.Router) {
 	r.HandleFunc("/login", p.show).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/login", p.submit).Methods(http.MethodPost)
+	r.HandleFunc("/login/enroll", p.enroll).Methods(http.MethodPost)
 	r.HandleFunc("/logout", p.logoutPage).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/logout", p.logout).Methods(http.MethodPost)
 	r.HandleFunc("/", p.home).Methods(http.MethodGet, http.MethodHead)
@@ -116,8 +131,8 @@ func (p *Pages) renderStep(w http.ResponseWriter, r *http.Request, status int, f
 	switch Next(fl, nil, Client{Decision: d}) {
 	case StepLogin:
 	case StepEnroll:
-		if p.Enroll != nil {
-			p.Enroll(w, r, fl, d.Enroll, status, errMsg)
+		if e, ok := p.enroller(d.Enroll); ok && fl.UserID != "" {
+			p.enrollPage(w, r, e, fl, browser, status, errMsg)
 			return
 		}
 		p.Render.Error(w, http.StatusForbidden, "This sign-in cannot be completed",

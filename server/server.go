@@ -168,7 +168,9 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	svc.Lockout = &lockout.Guard{Store: st, Config: cfg.Lockout, Mailer: mailer, Email: emails, Log: log,
 		OnLock: func(ctx context.Context) { metrics.From(ctx).Lockout() }}
 	svc.Accounts = st
-	pages := &login.Pages{Service: svc, Render: render, ClientName: clients.Name, Signup: cfg.Signup, Emails: emails}
+	turnOn := &totp.TurnOn{Factor: otpApp, Codes: recoveryCodes, Tx: st, Audit: st, Postman: postman}
+	pages := &login.Pages{Service: svc, Render: render, ClientName: clients.Name, Signup: cfg.Signup, Emails: emails,
+		Enrollers: []login.Enroller{turnOn}}
 	proofs := &magiclink.Proofs{Store: st, Keys: kr, TTL: cfg.MagicLink.TTL.Duration, Rand: opts.Rand}
 	magic := &magiclink.Factor{Proofs: proofs, Users: st, Postman: postman, Pages: pages,
 		Issuer: strings.TrimSuffix(issuer.String(), "/"), AsSecond: cfg.MagicLink.SecondFactor, Log: log,
@@ -196,7 +198,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 
 	acct := &account.Service{Login: svc, Store: st, Kit: kit, Render: render, Log: log, Now: opts.Now,
 		Sections: []account.Section{pw}, ClientName: clients.Name}
-	totpPages := &account.TOTPPages{Account: acct, TOTP: otpApp, Recovery: recoveryCodes, Tx: st, Postman: postman}
+	totpPages := &account.TOTPPages{Account: acct, TOTP: otpApp, Recovery: recoveryCodes, TurnOn: turnOn, Postman: postman}
 	recoveryPages := &account.RecoveryPages{Account: acct, TOTP: otpApp, Recovery: recoveryCodes}
 	acct.Sections = append(acct.Sections, totpPages, recoveryPages)
 	if passkeys != nil {

@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"latchkey/internal/testkit"
+)
+
+// TestEnrollTOTPInFlow is issue 8's acceptance 3 (TOTP): a user with no
+// second factor signing in to a min_acr mfa client sets up an
+// authenticator app inside the sign-in, sees the recovery codes, and
+// lands at the app with acr mfa and amr [pwd otp mfa]; the next sign-in
+// asks for the app. Only the flow's identified user, with the form's
+// CSRF token and the right code, can turn it on.
+func TestEnrollTOTPInFlow(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		const email, pw = "hana@example.com", "hana's long password"
+		srv, clock := policyServer(t, dsn)
+		srv.AddUser(t, email, pw)
+		b := testkit.NewBrowser(t, shopCallback)
+		vault := newRP(t, srv.URL, "vault", shopSecret, shopCallback, "openid", "email")
+
+		// Nobody is identified yet: the flow cannot enroll anything.
+		s := vault.start()
+		page := b.Get(s.URL)
+		flowID := page.URL.Query().Get("flow")
+		if flowID == "" {
+			t.Fatalf("no sign-in flow: %d %s", page.Status, page.URL)
+		}
+		csrf := page.FormWithButton(t, "method", "password").Fields.Get("csrf_token")
+		if p := b.Post(srv.URL+"/login/enroll?flow="+url.QueryEscape(flowID), url.Values{"csrf_token": {csrf}, "code": {"123456"}}); p.Status != http.StatusBadRequest {
+			t.Fatalf("enrollment before the password: %d, want 400", p.Status)
+		}
+
+		page = passwordLogin(t, b, page, email, pw)
+		secret := page.Text("totp-secret")
+		if !strings.HasPrefix(page.URL.Path, "/login") || secret == "" ||
+			page.Find("input", map[string]string{"name": "code", "autocomplete": "one-time-code"}) == nil ||
+			!strings.Contains(page.Body, `src="data:image/png;base64,`) {
+			t.Fatalf("after the password: want the in-flow TOTP set-up, got %d %s\n%.2000s", page.Status, page.URL, page.Body)
+		}
+		form := page.FormWithButton(t, "action", "confirm")
+
+		// Without the CSRF token, and with a wrong code, nothing is turned on.
+		noCSRF := url.Values{"code": {totpCode(t, secret, clock.Now())}}
+		if p := b.Post(form.Action, noCSRF); p.Status != http.StatusForbidden {
+			t.Fatalf("enrollment without CSRF token: %d, want 403", p.Status)
+		}
+		wrong := totpCode(t, secret, clock.Now().Add(-10*time.Minute))
+		p := b.Submit(page.FormWithButton(t, "action", "confirm").Set("code", wrong))
+		if p.Status != http.StatusBadRequest || p.Text("totp-secret") != secret || p.Find("p", map[string]string{"role": "alert"}) == nil {
+			t.Fatalf("wrong code: want the set-up again with an error (400), got %d\n%.2000s", p.Status, p.Body)
+		}
+
+		page = b.Submit(form.Set("code", totpCode(t, secret, clock.Now())))
+		codes := listItems(page, "recovery-codes")
+		if page.Status != http.StatusOK || len(codes) != 10 {
+			t.Fatalf("confirming in-flow did not show 10 recovery codes: %d %v\n%.2000s", page.Status, codes, page.Body)
+		}
+		cont := page.FormWithButton(t, "step", "continue")
+		cont.Fields.Set("step", "continue")
+		page = b.Get(cont.Action + "?" + cont.Fields.Encode())
+		c := finishAuthorization(t, vault, b, page, s)
+		if !slices.Equal(c.AMR, []string{"pwd", "otp", "mfa"}) || c.ACR != "mfa" {
+			t.Fatalf("after in-flow enrollment amr=%v acr=%q, want [pwd otp mfa] mfa", c.AMR, c.ACR)
+		}
+
+		// 2FA is on now: the next sign-in asks for the app, and the account
+		// page shows it.
+		if p := b.Get(srv.URL + "/account/totp"); p.Text("totp-status") == "" || !strings.Contains(p.Text("totp-status"), "set up since") {
+			t.Fatalf("/account/totp does not show the app on: %d\n%.1500s", p.Status, p.Body)
+		}
+		signOut(t, srv, b)
+		clock.Advance(time.Minute)
+		s = vault.start()
+		page = passwordLogin(t, b, b.Get(s.URL), email, pw)
+		wantOnlyTOTP(t, page, "second sign-in")
+		page = b.Submit(page.FormWithButton(t, "method", "totp").Set("code", totpCode(t, secret, clock.Now())))
+		if c := finishAuthorization(t, vault, b, page, s); c.ACR != "mfa" {
+			t.Fatalf("second sign-in: acr %q", c.ACR)
+		}
+	})
+}

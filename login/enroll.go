@@ -1,0 +1,106 @@
+package login
+
+import (
+	"errors"
+	"net/http"
+
+	"latchkey/metrics"
+	"latchkey/templates"
+)
+
+// enroller is the Enroller for method m, if there is one.
+func (p *Pages) enroller(m Method) (Enroller, bool) {
+	for _, e := range p.Enrollers {
+		if e.Method() == m {
+			return e, true
+		}
+	}
+	return nil, false
+}
+
+func (p *Pages) enrollPage(w http.ResponseWriter, r *http.Request, e Enroller, fl *Flow, browser string, status int, errMsg string) {
+	ctx := r.Context()
+	page, err := e.EnrollPage(ctx, fl, p.Emails(ctx, fl.UserID), p.Now().UTC())
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.Render.Render(w, status, page.Page, templates.Page{Title: page.Title, Error: errMsg, Notice: page.Notice,
+		CSRF: p.Kit.CSRFToken(browser, fl.ID), Data: page.Data})
+}
+
+// enroll confirms an in-flow enrollment (POST /login/enroll?flow=). Only
+// a sign-in flow whose user is known and proved a factor in it, at the
+// step Next says is enrollment, may set a factor up here: nobody adds a
+// factor to an account they have not signed in to.
+func (p *Pages) enroll(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	browser := p.Kit.BrowserID(w, r)
+	if err := r.ParseForm(); err != nil {
+		p.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	fl, ok := p.loginFlow(w, r, r.URL.Query().Get("flow"), browser)
+	if !ok {
+		return
+	}
+	if !p.Kit.CheckCSRF(r, fl.ID) {
+		p.renderStep(w, r, http.StatusForbidden, fl, browser, "Your sign-in form expired. Please try again.")
+		return
+	}
+	d, err := p.decide(ctx, r, fl)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	e, ok := p.enroller(d.Enroll)
+	if !ok || fl.UserID == "" || !provedBy(fl, fl.UserID) || Next(fl, nil, Client{Decision: d}) != StepEnroll {
+		p.renderStep(w, r, http.StatusBadRequest, fl, browser, "Choose one of the sign-in methods shown.")
+		return
+	}
+	now := p.Now().UTC()
+	res, page, err := e.Enroll(ctx, r, fl, p.Emails(ctx, fl.UserID), now)
+	if err == nil && res.UserID != fl.UserID {
+		err = ErrInvalid
+	}
+	if err != nil {
+		if !errors.Is(err, ErrInvalid) {
+			p.fail(w, r, err)
+			return
+		}
+		metrics.From(ctx).SignIn(string(e.Method()), metrics.Failure)
+		updated, aerr := p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error {
+			fl.Failed()
+			return nil
+		})
+		if aerr != nil {
+			p.expired(w, aerr)
+			return
+		}
+		if p.MaxFailures > 0 && updated.Failures >= p.MaxFailures {
+			_ = p.Flows.Consume(ctx, fl.ID)
+			p.Render.Error(w, http.StatusTooManyRequests, "Too many attempts",
+				"This sign-in was stopped after too many wrong attempts.")
+			return
+		}
+		p.enrollPage(w, r, e, updated, browser, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, err := p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error { return fl.AddResult(res) }); err != nil {
+		p.expired(w, err)
+		return
+	}
+	metrics.From(ctx).SignIn(string(e.Method()), metrics.Success)
+	p.Render.Render(w, http.StatusOK, page.Page, templates.Page{Title: page.Title, Notice: page.Notice,
+		CSRF: p.Kit.CSRFToken(browser, fl.ID), Data: page.Data})
+}
+
+// provedBy tells whether the flow holds a factor user proved.
+func provedBy(fl *Flow, user string) bool {
+	for _, res := range fl.Results {
+		if res.UserID == user {
+			return true
+		}
+	}
+	return false
+}
