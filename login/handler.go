@@ -465,11 +465,15 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p.Render.Error(w, http.StatusServiceUnavailable, "Something went wrong", "Please try again in a moment.")
 }
 
+// maxLocalReturn bounds the return_to a flow stores for an unauthenticated
+// visit; a longer one is replaced by "/".
+const maxLocalReturn = 2048
+
 // localReturn accepts only a local page of Latchkey's own, so /login is no
 // open redirect. Authorization URLs are refused: a flow for one must be
 // started by /oauth2/auth, which records the client's policy in it.
 func localReturn(s string) string {
-	if !web.LocalPath(s) || strings.HasPrefix(s, "/oauth2/") {
+	if len(s) > maxLocalReturn || !web.LocalPath(s) || strings.HasPrefix(s, "/oauth2/") {
 		return "/"
 	}
 	return s

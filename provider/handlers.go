@@ -110,6 +110,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			"The request could not be read.", fosite.ErrInvalidRequest.ErrorField)
 		return
 	}
+	if stateTooLong(r.Form) {
+		// Shown, never redirected: the redirect would carry the state.
+		p.writeAuthorizeError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The state is too long."))
+		return
+	}
 	// Request objects are not supported (discovery says so). fosite refuses
 	// them before it has checked the redirect URI, so the refusal could not
 	// go back to the client; set them aside, let fosite check the client and
@@ -136,6 +141,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE with code_challenge_method=S256."))
 		return
 	}
+	returnTo := returnURL(r)
+	if err := boundsError(r.Form, returnTo); err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
 	req := login.AuthRequest{
 		ClientID:        client.ID,
 		ClientMin:       client.MinACR,
@@ -147,7 +157,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		MaxAge:          -1,
 		LoginHint:       form.Get("login_hint"),
 		Scopes:          ar.GetRequestedScopes(),
-		ReturnTo:        returnURL(r),
+		ReturnTo:        returnTo,
 		Verifier:        r.Form.Get(login.VerifierParam),
 	}
 	if v := form.Get("max_age"); v != "" {
