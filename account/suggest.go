@@ -27,7 +27,7 @@ func (p *Passkeys) Suggest(r *http.Request, fl *login.Flow, next string) string 
 	if r.PostForm.Get("webauthn") != "1" || !local(next) || strings.HasPrefix(next, PasskeysPath) {
 		return next
 	}
-	if c, err := r.Cookie(suggestCookie); err == nil && c.Value == "1" {
+	if c, err := p.Account.Kit.Cookie(r, suggestCookie); err == nil && c.Value == "1" {
 		return next
 	}
 	if len(fl.Results) == 0 || fl.Results[len(fl.Results)-1].Method != login.MethodPassword {

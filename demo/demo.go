@@ -202,7 +202,7 @@ func (d *RP) start(w http.ResponseWriter, r *http.Request) {
 func (d *RP) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var p pending
-	c, err := r.Cookie(cookieName)
+	c, err := d.Kit.Cookie(r, cookieName)
 	if err == nil {
 		var raw, b []byte
 		if raw, err = base64.RawURLEncoding.DecodeString(c.Value); err == nil {

@@ -55,7 +55,7 @@ type RememberedBrowser struct {
 func (rb *RememberedBrowsers) On() bool { return rb != nil && rb.TTL > 0 }
 
 func (rb *RememberedBrowsers) token(r *http.Request) string {
-	c, err := r.Cookie(RememberCookie)
+	c, err := rb.Kit.Cookie(r, RememberCookie)
 	if err != nil || len(c.Value) < 43 || len(c.Value) > 64 {
 		return ""
 	}

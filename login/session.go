@@ -94,7 +94,7 @@ const lastSeenEvery = 5 * time.Minute
 
 // Current returns the browser's live session, or nil.
 func (s *Sessions) Current(ctx context.Context, r *http.Request) (*Session, error) {
-	c, err := r.Cookie(SessionCookie)
+	c, err := s.Kit.Cookie(r, SessionCookie)
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
@@ -198,7 +198,7 @@ func (s *Sessions) Save(ctx context.Context, w http.ResponseWriter, r *http.Requ
 // before the login never speaks for what it proved (session fixation). The
 // session's sid stays, and with it what relying parties know of it.
 func (s *Sessions) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Request, cur *Session, results []Result) (*Session, error) {
-	c, err := r.Cookie(SessionCookie)
+	c, err := s.Kit.Cookie(r, SessionCookie)
 	if err != nil {
 		return nil, fmt.Errorf("rotate session: %w", ErrFlowNotFound)
 	}

@@ -52,22 +52,62 @@ func Hash(v string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// BrowserID returns the browser's ID, setting the cookie when it is missing.
+// BrowserID returns the browser's ID, setting the cookie when it is missing
+// or was not issued by this server. The cookie carries the ID and a MAC of
+// it, so a client cannot choose its own ID (to plant one in another
+// browser, or to collide with a flow's binding).
 func (k *Kit) BrowserID(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(BrowserCookie); err == nil && len(c.Value) >= 43 && len(c.Value) <= 64 {
-		return c.Value
+	if id, ok := k.browser(r); ok {
+		return id
 	}
 	id := k.RandomID()
-	k.SetCookie(w, BrowserCookie, id, 400*24*time.Hour)
+	v := k.browserValue(id)
+	k.SetCookie(w, BrowserCookie, v, 400*24*time.Hour)
 	// Later handlers in this request must see the same ID.
-	r.AddCookie(&http.Cookie{Name: BrowserCookie, Value: id})
+	r.AddCookie(&http.Cookie{Name: k.CookieName(BrowserCookie), Value: v})
 	return id
 }
 
-// SetCookie sets an HttpOnly, SameSite=Lax cookie on the whole site;
-// maxAge 0 makes it a session cookie, negative deletes it.
+func (k *Kit) browserValue(id string) string {
+	return id + "." + base64.RawURLEncoding.EncodeToString(k.Keys.MAC("browser", id))
+}
+
+// browser is the ID of a server-issued browser cookie on r.
+func (k *Kit) browser(r *http.Request) (string, bool) {
+	c, err := k.Cookie(r, BrowserCookie)
+	if err != nil || len(c.Value) > 128 {
+		return "", false
+	}
+	id, mac, ok := strings.Cut(c.Value, ".")
+	if !ok || len(id) < 43 || len(id) > 64 {
+		return "", false
+	}
+	sum, err := base64.RawURLEncoding.DecodeString(mac)
+	if err != nil || !k.Keys.VerifyMAC(sum, "browser", id) {
+		return "", false
+	}
+	return id, true
+}
+
+// CookieName is the name a cookie is sent under: with an https issuer it
+// takes the __Host- prefix, which browsers accept only with Secure, Path=/
+// and no Domain, so no subdomain or plain-http page can set or shadow it.
+func (k *Kit) CookieName(name string) string {
+	if k.Secure {
+		return "__Host-" + name
+	}
+	return name
+}
+
+// Cookie reads the cookie set by SetCookie under name.
+func (k *Kit) Cookie(r *http.Request, name string) (*http.Cookie, error) {
+	return r.Cookie(k.CookieName(name))
+}
+
+// SetCookie sets an HttpOnly, SameSite=Lax cookie on the whole site, named
+// by CookieName; maxAge 0 makes it a session cookie, negative deletes it.
 func (k *Kit) SetCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteLaxMode}
+	c := &http.Cookie{Name: k.CookieName(name), Value: value, Path: "/", HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteLaxMode}
 	switch {
 	case maxAge < 0:
 		c.MaxAge = -1
@@ -87,15 +127,15 @@ func (k *Kit) CSRFToken(browserID, scope string) string {
 // CheckCSRF verifies the csrf_token form field of r for scope, in constant
 // time. Call after ParseForm.
 func (k *Kit) CheckCSRF(r *http.Request, scope string) bool {
-	c, err := r.Cookie(BrowserCookie)
-	if err != nil {
+	id, ok := k.browser(r)
+	if !ok {
 		return false
 	}
 	sum, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("csrf_token"))
 	if err != nil || len(sum) == 0 {
 		return false
 	}
-	return k.Keys.VerifyMAC(sum, "csrf", c.Value, scope)
+	return k.Keys.VerifyMAC(sum, "csrf", id, scope)
 }
 
 // LocalPath tells whether s is a path on this server that is safe to
