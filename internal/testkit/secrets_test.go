@@ -12,10 +12,11 @@ func TestSecretWatchFindsLeaks(t *testing.T) {
 	NoteSecret("planted", "planted-secret-4242")
 	NoteSecret("code", "734912")
 	watch.Write([]byte("level=INFO msg=request duration=1.734912ms\n"))
+	watch.Write([]byte(`{"level":"INFO","msg":"request","duration":734912}` + "\n"))
 	if leaks, _, _ := LeakedSecrets(); len(leaks) != len(before) {
 		t.Fatalf("a code inside a number counted as a leak: %v", leaks)
 	}
-	watch.Write([]byte("level=WARN msg=oops value=planted-secret-4242 code=734912\n"))
+	watch.Write([]byte(`{"level":"WARN","msg":"oops","value":"planted-secret-4242","code":"734912"}` + "\n"))
 	leaks, _, _ := LeakedSecrets()
 	if len(leaks) != len(before)+2 {
 		t.Fatalf("leaks %v, want two more than %v", leaks, before)
@@ -28,7 +29,7 @@ func TestSecretWatchFindsLeaks(t *testing.T) {
 	delete(watch.secrets, "734912")
 	watch.mu.Unlock()
 	for _, l := range leaks {
-		if !strings.Contains(l.Line, "msg=oops") {
+		if !strings.Contains(l.Line, `"msg":"oops"`) {
 			t.Errorf("leak line %q", l.Line)
 		}
 	}
