@@ -25,6 +25,7 @@ type Store interface {
 	ListConsents(ctx context.Context, userID string) ([]store.ConsentGrant, error)
 	ForgetConsent(ctx context.Context, userID, clientID string) error
 	DeactivateClientTokens(ctx context.Context, subject, clientID string) error
+	SetUserName(ctx context.Context, id, name string) error
 	Transactional
 }
 
@@ -68,6 +69,7 @@ func (s *Service) Mount(r *mux.Router) {
 	r.HandleFunc(revokeSessionPath, s.revokeSession).Methods(http.MethodPost)
 	r.HandleFunc(forgetBrowserPath, s.forgetBrowser).Methods(http.MethodPost)
 	r.HandleFunc(revokeAppPath, s.revokeApp).Methods(http.MethodPost)
+	r.HandleFunc(namePath, s.setName).Methods(http.MethodPost)
 }
 
 // Viewer is the signed-in user of a request.

@@ -68,6 +68,7 @@ var eventWords = map[string]string{
 	"passkey.deleted":            "Passkey removed",
 	"passkey.clone_detected":     "A passkey that looked copied was refused",
 	"password.changed":           "Password changed",
+	"profile.name_changed":       "Name changed",
 	"password.change_failed":     "Password not changed: the current password was wrong",
 	"browser.forgotten":          "A remembered browser was forgotten",
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"latchkey/login"
+	"latchkey/store"
 	"latchkey/templates"
 )
 
@@ -15,12 +16,15 @@ const (
 	revokeSessionPath = "/account/sessions/revoke"
 	forgetBrowserPath = "/account/browsers/forget"
 	revokeAppPath     = "/account/apps/revoke"
+	namePath          = "/account/name"
 )
 
 // RecentEvents is how much activity the overview shows.
 const RecentEvents = 20
 
 type overviewView struct {
+	// Name is the display name relying parties get with scope profile.
+	Name       string
 	LogoutCSRF string
 	Sections   []Status
 	Sessions   []sessionView
@@ -64,6 +68,7 @@ var overviewNotices = map[string]string{
 	"session": "That browser is signed out. Applications it signed in to were told.",
 	"browser": "That browser is forgotten: it will be asked for your second factor again.",
 	"app":     "The application's access was removed. It will ask for your permission again next time.",
+	"name":    "Your name is saved. Applications see it at your next sign-in.",
 }
 
 const timeFormat = "2006-01-02 15:04 MST"
@@ -84,7 +89,7 @@ func (s *Service) overview(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) overviewData(w http.ResponseWriter, r *http.Request, v *Viewer) (*overviewView, error) {
 	ctx := r.Context()
-	view := &overviewView{LogoutCSRF: s.Kit.CSRFToken(s.Kit.BrowserID(w, r), "logout")}
+	view := &overviewView{Name: v.User.Name, LogoutCSRF: s.Kit.CSRFToken(s.Kit.BrowserID(w, r), "logout")}
 	for _, sec := range s.Sections {
 		st, err := sec.Overview(ctx, v.User.ID)
 		if err != nil {
@@ -163,6 +168,32 @@ func ScopeWords(scopes []string) []string {
 		}
 	}
 	return out
+}
+
+// setName changes the user's display name (scope profile's name claim); a
+// name that store.CleanName refuses changes nothing.
+func (s *Service) setName(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.PostedForm(w, r)
+	if !ok {
+		return
+	}
+	name, err := store.CleanName(r.PostForm.Get("name"))
+	if err != nil {
+		view, verr := s.overviewData(w, r, v)
+		if verr != nil {
+			s.Fail(w, r, verr)
+			return
+		}
+		s.Page(w, http.StatusBadRequest, "account", v, templates.Page{Title: "Your account",
+			Error: "Your name is " + err.Error() + ".", Data: view})
+		return
+	}
+	if err := s.Store.SetUserName(r.Context(), v.User.ID, name); err != nil {
+		s.Fail(w, r, err)
+		return
+	}
+	s.Audit(r, v.User.ID, "profile.name_changed", "")
+	http.Redirect(w, r, "/account?done=name", http.StatusSeeOther)
 }
 
 // revokeSession signs one of the user's other browsers out, through

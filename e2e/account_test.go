@@ -173,3 +173,39 @@ func (u userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set("User-Agent", u.ua)
 	return http.DefaultTransport.RoundTrip(r)
 }
+
+// TestAccountName: the name is set on /account (scope profile then gives
+// it in the next ID token); a name store.CleanName refuses changes nothing.
+func TestAccountName(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		srv := suiteServer(t, dsn, testkit.NewClock(), newBackchannel(t))
+		srv.AddUser(t, "nia@example.com", "nia's good password")
+		shop := newRP(t, srv.URL, "shop", shopSecret, shopCallback, "openid", "profile", "email")
+		b := testkit.NewBrowser(t, shopCallback)
+		signIn(t, shop, b, "nia@example.com", "nia's good password")
+
+		p := b.Get(srv.URL + "/account")
+		bad := b.Submit(p.FormWithButton(t, "profile", "save").Set("name", "Nia\x07Bell"))
+		if bad.Status != http.StatusBadRequest || !strings.Contains(bad.Body, "control character") {
+			t.Fatalf("a name with a control character: %d\n%.1000s", bad.Status, bad.Body)
+		}
+		if u, err := srv.Store.UserByEmail(ctx, "nia@example.com"); err != nil || u.Name != "" {
+			t.Fatalf("a refused name was stored: %+v %v", u, err)
+		}
+		p = b.Submit(p.FormWithButton(t, "profile", "save").Set("name", "  Nia Bell "))
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, "Your name is saved") {
+			t.Fatalf("saving the name: %d\n%.1000s", p.Status, p.Body)
+		}
+		if u, err := srv.Store.UserByEmail(ctx, "nia@example.com"); err != nil || u.Name != "Nia Bell" {
+			t.Fatalf("stored name: %+v %v", u, err)
+		}
+		_, idt, _ := signIn(t, shop, b, "nia@example.com", "nia's good password", oauth2.SetAuthURLParam("prompt", "login"))
+		var c struct {
+			Name string `json:"name"`
+		}
+		if err := idt.Claims(&c); err != nil || c.Name != "Nia Bell" {
+			t.Fatalf("ID token name = %q (%v), want Nia Bell", c.Name, err)
+		}
+	})
+}
