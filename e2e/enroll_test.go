@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -8,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"latchkey/config"
 	"latchkey/internal/testkit"
+	"latchkey/login/passkey/passkeytest"
 )
 
 // TestEnrollTOTPInFlow is issue 8's acceptance 3 (TOTP): a user with no
@@ -83,6 +86,79 @@ func TestEnrollTOTPInFlow(t *testing.T) {
 		page = b.Submit(page.FormWithButton(t, "method", "totp").Set("code", totpCode(t, secret, clock.Now())))
 		if c := finishAuthorization(t, vault, b, page, s); c.ACR != "mfa" {
 			t.Fatalf("second sign-in: acr %q", c.ACR)
+		}
+	})
+}
+
+// phrClients adds "keys" (min_acr phr) beside the policy clients.
+func phrClients(cfg *config.Config) {
+	policyClients(cfg)
+	cfg.Clients = append(cfg.Clients, config.Client{ID: "keys", Name: "Keys", Secret: shopSecret,
+		RedirectURIs: []string{shopCallback}, Scopes: []string{"openid", "email"},
+		GrantTypes: []string{"authorization_code"}, MinACR: "phr"})
+}
+
+// TestEnrollPasskeyInFlowHTTP is issue 8's acceptance 3 (passkey) the way
+// passkey.js calls the server, with a software authenticator: a
+// password-only user signing in to a min_acr phr client registers a
+// passkey inside the sign-in, then signs in with it and lands at the app
+// with acr phr or phrh. Without the page's CSRF token, or before the
+// password, nothing can be registered.
+func TestEnrollPasskeyInFlowHTTP(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		const email, pw = "ines@example.com", "ines's long password"
+		srv := testkit.StartServer(t, dsn, testkit.ServerOptions{Configure: phrClients})
+		srv.AddUser(t, email, pw)
+		a := passkeytest.New()
+		b := testkit.NewBrowser(t, shopCallback)
+		keys := newRP(t, srv.URL, "keys", shopSecret, shopCallback, "openid", "email")
+
+		s := keys.start()
+		page := b.Get(s.URL)
+		flowID := page.URL.Query().Get("flow")
+		csrf := page.FormWithButton(t, "method", "password").Fields.Get("csrf_token")
+		begin := srv.URL + "/login/enroll/passkey/begin?flow=" + url.QueryEscape(flowID)
+		if p := b.Post(begin, url.Values{"csrf_token": {csrf}}); p.Status != http.StatusBadRequest {
+			t.Fatalf("registration before the password: %d, want 400", p.Status)
+		}
+
+		page = passwordLogin(t, b, page, email, pw)
+		btn := page.Find("button", map[string]string{"id": "passkey-register", "type": "button"})
+		if btn == nil {
+			t.Fatalf("after the password: want the in-flow passkey registration, got %d %s\n%.2000s", page.Status, page.URL, page.Body)
+		}
+		csrf = pkAttr(btn, "data-csrf")
+		if p := b.Post(srv.URL+pkAttr(btn, "data-begin"), url.Values{"csrf_token": {"forged"}}); p.Status != http.StatusForbidden {
+			t.Fatalf("begin with a forged CSRF token: %d, want 403", p.Status)
+		}
+		var started struct {
+			PublicKey json.RawMessage `json:"publicKey"`
+		}
+		pkJSON(t, b.Post(srv.URL+pkAttr(btn, "data-begin"), url.Values{"csrf_token": {csrf}}), http.StatusOK, &started)
+		cred, err := a.Create(srv.URL, []byte(started.PublicKey))
+		if err != nil {
+			t.Fatalf("authenticator: %v", err)
+		}
+		var done struct{ ID string }
+		finish := srv.URL + pkAttr(btn, "data-finish")
+		pkJSON(t, b.Post(finish, url.Values{"csrf_token": {csrf}, "credential": {string(cred)}}), http.StatusOK, &done)
+		if done.ID == "" {
+			t.Fatal("finish returned no passkey")
+		}
+		// The challenge answered once.
+		if p := b.Post(finish, url.Values{"csrf_token": {csrf}, "credential": {string(cred)}}); p.Status == http.StatusOK {
+			t.Fatal("the registration answered twice")
+		}
+
+		// The sign-in continues: the new passkey is asked for the level.
+		page = b.Get(srv.URL + pkAttr(btn, "data-continue"))
+		page = pkLoginHTTP(t, srv, b, page, a)
+		c := finishAuthorization(t, keys, b, page, s)
+		if c.ACR != "phr" && c.ACR != "phrh" {
+			t.Fatalf("after in-flow passkey registration acr=%q amr=%v, want phr or phrh", c.ACR, c.AMR)
+		}
+		if !slices.Contains(c.AMR, "hwk") && !slices.Contains(c.AMR, "swk") {
+			t.Errorf("amr %v names no key", c.AMR)
 		}
 	})
 }

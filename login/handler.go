@@ -32,6 +32,9 @@ type Pages struct {
 	// Enrollers set up a factor inside a sign-in (Next said StepEnroll);
 	// a method without one shows that the level cannot be reached.
 	Enrollers []Enroller
+	// Passkeys registers a passkey inside a sign-in that needs phr/phrh;
+	// nil when passkeys are off.
+	Passkeys Registrar
 }
 
 // Enroller sets up a factor for the flow's user inside the sign-in, when
@@ -52,6 +55,8 @@ func (p *Pages) Mount(r *mux.Router) {
 	r.HandleFunc("/login", p.show).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/login", p.submit).Methods(http.MethodPost)
 	r.HandleFunc("/login/enroll", p.enroll).Methods(http.MethodPost)
+	r.HandleFunc(enrollPasskeyBegin, p.enrollPasskeyBegin).Methods(http.MethodPost)
+	r.HandleFunc(enrollPasskeyFinish, p.enrollPasskeyFinish).Methods(http.MethodPost)
 	r.HandleFunc("/logout", p.logoutPage).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/logout", p.logout).Methods(http.MethodPost)
 	r.HandleFunc("/", p.home).Methods(http.MethodGet, http.MethodHead)
@@ -133,6 +138,10 @@ func (p *Pages) renderStep(w http.ResponseWriter, r *http.Request, status int, f
 	case StepEnroll:
 		if e, ok := p.enroller(d.Enroll); ok && fl.UserID != "" {
 			p.enrollPage(w, r, e, fl, browser, status, errMsg)
+			return
+		}
+		if d.Enroll == MethodPasskey && p.Passkeys != nil && fl.UserID != "" {
+			p.enrollPasskeyPage(w, r, fl, browser, status, errMsg)
 			return
 		}
 		p.Render.Error(w, http.StatusForbidden, "This sign-in cannot be completed",

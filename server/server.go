@@ -203,6 +203,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	acct.Sections = append(acct.Sections, totpPages, recoveryPages)
 	if passkeys != nil {
 		svc.Factors = append(svc.Factors, passkeys)
+		pages.Passkeys = passkeys
 		acct.Sections = append(acct.Sections, passkeys)
 	}
 

@@ -259,11 +259,14 @@
       show(status, 'Follow your browser\u2019s prompt to create the passkey\u2026', false);
       var started = Date.now();
       var timeout = 0;
-      post('/account/passkeys/register/begin', { csrf_token: csrf }).then(function (data) {
+      post(button.getAttribute('data-begin') || '/account/passkeys/register/begin', { csrf_token: csrf }).then(function (data) {
         timeout = data.publicKey.timeout || 0;
         started = Date.now();
         return navigator.credentials.create({ publicKey: creationOptions(data.publicKey) }).then(function (cred) {
-          return post('/account/passkeys/register/finish?flow=' + encodeURIComponent(data.flow), {
+          // In a sign-in the ceremony lives in the sign-in's flow.
+          var finish = button.getAttribute('data-finish') ||
+            '/account/passkeys/register/finish?flow=' + encodeURIComponent(data.flow);
+          return post(finish, {
             csrf_token: csrf,
             name: nameInput ? nameInput.value : '',
             credential: attestationJSON(cred)
