@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"latchkey/config"
 	"latchkey/internal/testkit"
 	"latchkey/login/passkey/passkeytest"
@@ -160,5 +162,43 @@ func TestEnrollPasskeyInFlowHTTP(t *testing.T) {
 		if !slices.Contains(c.AMR, "hwk") && !slices.Contains(c.AMR, "swk") {
 			t.Errorf("amr %v names no key", c.AMR)
 		}
+	})
+}
+
+// TestEnrollPasskeyInFlowBrowser is issue 8's acceptance 3 (passkey) in
+// Chromium with a virtual authenticator: a password-only user signing in
+// to a min_acr phr client presses "Add a passkey" inside the sign-in,
+// then signs in with the new passkey, and lands at the app with acr phr
+// or phrh (go-oidc verifies the ID token).
+func TestEnrollPasskeyInFlowBrowser(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		ctx := newChromium(t)
+		cb := newRPCallback(t)
+		srv := testkit.StartServer(t, dsn, testkit.ServerOptions{Configure: func(cfg *config.Config) {
+			browserClients(cb)(cfg)
+			cfg.Clients = append(cfg.Clients, config.Client{ID: "webkeys", Name: "Web keys", Secret: webSecret,
+				RedirectURIs: []string{cb.URL}, Scopes: []string{"openid", "email"},
+				GrantTypes: []string{"authorization_code"}, MinACR: "phr"})
+		}})
+		const email, pw = "jo@example.com", "jo's long password"
+		userID := srv.AddUser(t, email, pw)
+		authID := addVirtualAuthenticator(t, ctx, false)
+		blockAutofill(t, ctx)
+
+		r := newRP(t, srv.URL, "webkeys", webSecret, cb.URL, "openid", "email")
+		s := r.start()
+		browse(t, ctx, "sign in with the password", chromedp.Navigate(s.URL), chromePassword(email, pw))
+		waitFor(t, ctx, "the in-flow registration shows", `#passkey-register:not([hidden])`)
+		browse(t, ctx, "register a passkey in the sign-in", chromedp.Click(chromedp.CSS(`#passkey-register`)))
+		waitFor(t, ctx, "the sign-in asks the new passkey", `[data-passkey-only]:not([hidden]) button[name=method][value=passkey]`)
+		if n := len(virtualCredentials(t, ctx, authID)); n != 1 {
+			t.Fatalf("the authenticator holds %d credentials, want 1", n)
+		}
+		browse(t, ctx, "use the passkey", chromedp.Click(chromedp.CSS(`[data-passkey-only] button[name=method][value=passkey]`)))
+		c := browserFinish(t, ctx, r, cb, s)
+		if c.Sub != userID || (c.ACR != "phr" && c.ACR != "phrh") {
+			t.Fatalf("sub=%s amr=%v acr=%s, want %s with acr phr or phrh", c.Sub, c.AMR, c.ACR, userID)
+		}
+		t.Logf("amr=%v acr=%s", c.AMR, c.ACR)
 	})
 }
