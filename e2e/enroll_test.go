@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
 
 	"latchkey/config"
 	"latchkey/internal/testkit"
@@ -200,5 +201,39 @@ func TestEnrollPasskeyInFlowBrowser(t *testing.T) {
 			t.Fatalf("sub=%s amr=%v acr=%s, want %s with acr phr or phrh", c.Sub, c.AMR, c.ACR, userID)
 		}
 		t.Logf("amr=%v acr=%s", c.AMR, c.ACR)
+	})
+}
+
+// TestStepUpPhrBrowser is issue 8's acceptance 2 (passkey part): a 1fa
+// session (the password) asked for acr_values=phr is asked only for the
+// passkey, in Chromium with a virtual authenticator, and the new ID token
+// keeps the password and adds the key.
+func TestStepUpPhrBrowser(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		ctx := newChromium(t)
+		cb := newRPCallback(t)
+		srv := testkit.StartServer(t, dsn, testkit.ServerOptions{Configure: browserClients(cb)})
+		const email, pw = "kim@example.com", "kim's long password"
+		userID := srv.AddUser(t, email, pw)
+		addVirtualAuthenticator(t, ctx, false)
+		blockAutofill(t, ctx)
+		// Signed in with the password on /account/passkeys, a passkey added:
+		// the session holds the password only.
+		browserRegister(t, ctx, srv, email, pw)
+
+		r := newRP(t, srv.URL, "web", webSecret, cb.URL, "openid", "email")
+		s := r.start(oauth2.SetAuthURLParam("acr_values", "phr"))
+		browse(t, ctx, "ask for phr", chromedp.Navigate(s.URL))
+		waitFor(t, ctx, "the step offers the passkey", `[data-passkey-only]:not([hidden]) button[name=method][value=passkey]`)
+		others, err := chromedp.Run(ctx, chromedp.Evaluate[int](
+			`document.querySelectorAll('input[name=password], input[name=code], button[name=method]:not([value=passkey])').length`))
+		if err != nil || others != 0 {
+			t.Fatalf("the phr step offers %d other inputs or methods (%v), want only the passkey", others, err)
+		}
+		browse(t, ctx, "use the passkey", chromedp.Click(chromedp.CSS(`[data-passkey-only] button[name=method][value=passkey]`)))
+		c := browserFinish(t, ctx, r, cb, s)
+		if c.Sub != userID || c.ACR != "phrh" || !slices.Contains(c.AMR, "pwd") || !slices.Contains(c.AMR, "hwk") {
+			t.Fatalf("sub=%s amr=%v acr=%s, want %s, acr phrh with pwd and hwk", c.Sub, c.AMR, c.ACR, userID)
+		}
 	})
 }
