@@ -367,6 +367,7 @@ func (p *Provider) formPost(w http.ResponseWriter, ar fosite.AuthorizeRequester,
 	}
 	w.Header().Set("Pragma", "no-cache")
 	p.Render.Render(w, http.StatusOK, "form_post", templates.Page{Title: "Returning to the application",
+		FormAction: templates.FormOrigins([]string{redir.String()}),
 		Data: struct {
 			Action string
 			Fields []field

@@ -121,6 +121,11 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	if cfg.DevMode {
 		clientCfg = append(slices.Clone(clientCfg), demo.Client(issuer.String(), kr))
 	}
+	var redirects []string
+	for _, c := range clientCfg {
+		redirects = append(append(redirects, c.RedirectURIs...), c.PostLogoutRedirectURIs...)
+	}
+	render.SetFormOrigins(templates.FormOrigins(redirects))
 	clients, err := provider.NewClients(clientCfg)
 	if err != nil {
 		return nil, fmt.Errorf("clients: %w", err)

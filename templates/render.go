@@ -31,6 +31,9 @@ type Page struct {
 	// SignedIn is the signed-in user's email, shown in the header.
 	SignedIn string
 	Data     any
+	// FormAction, when not nil, replaces the registered redirect origins
+	// in CSP form-action: the page posts only to 'self' and these.
+	FormAction []string
 }
 
 // Renderer executes pages; safe for concurrent use.
@@ -38,6 +41,8 @@ type Renderer struct {
 	pages map[string]*template.Template
 	log   *slog.Logger
 	brand Brand
+	// formOrigins are the registered redirect origins (SetFormOrigins).
+	formOrigins []string
 }
 
 // Brand is what branding changes in the pages (config branding.*).
@@ -167,7 +172,7 @@ func (r *Renderer) Render(w http.ResponseWriter, status int, page string, p Page
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:"+r.logoOrigin()+"; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:"+r.logoOrigin()+"; style-src 'self'; script-src 'self'; frame-ancestors 'none'; "+r.formAction(p))
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
 }
