@@ -36,16 +36,8 @@ func (p *Pages) enrollPage(w http.ResponseWriter, r *http.Request, e Enroller, f
 func (p *Pages) enroll(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	browser := p.Kit.BrowserID(w, r)
-	if err := r.ParseForm(); err != nil {
-		p.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return
-	}
-	fl, ok := p.loginFlow(w, r, r.URL.Query().Get("flow"), browser)
+	fl, ok := p.postedFlow(w, r, browser)
 	if !ok {
-		return
-	}
-	if !p.Kit.CheckCSRF(r, fl.ID) {
-		p.renderStep(w, r, http.StatusForbidden, fl, browser, "Your sign-in form expired. Please try again.")
 		return
 	}
 	d, err := p.decide(ctx, r, fl)

@@ -174,19 +174,30 @@ func (p *Pages) renderStep(w http.ResponseWriter, r *http.Request, status int, f
 	p.Render.Render(w, status, "login", templates.Page{Title: "Sign in", Error: errMsg, CSRF: p.Kit.CSRFToken(browser, fl.ID), Data: v})
 }
 
-func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	browser := p.Kit.BrowserID(w, r)
+// postedFlow is the start of every POST to a sign-in step: the form, the
+// browser's flow named by ?flow=, and the flow's CSRF token. On false the
+// answer has been written.
+func (p *Pages) postedFlow(w http.ResponseWriter, r *http.Request, browser string) (*Flow, bool) {
 	if err := r.ParseForm(); err != nil {
 		p.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return
+		return nil, false
 	}
 	fl, ok := p.loginFlow(w, r, r.URL.Query().Get("flow"), browser)
 	if !ok {
-		return
+		return nil, false
 	}
 	if !p.Kit.CheckCSRF(r, fl.ID) {
 		p.renderStep(w, r, http.StatusForbidden, fl, browser, "Your sign-in form expired. Please try again.")
+		return nil, false
+	}
+	return fl, true
+}
+
+func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	browser := p.Kit.BrowserID(w, r)
+	fl, ok := p.postedFlow(w, r, browser)
+	if !ok {
 		return
 	}
 	method := Method(r.PostForm.Get("method"))
