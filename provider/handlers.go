@@ -240,7 +240,10 @@ func requestObjectError(form url.Values) error {
 // mismatches are left to fosite.
 func (p *Provider) redirectAllowed(r *http.Request) bool {
 	if r.ParseForm() != nil {
-		return true // fosite reports the malformed request
+		// fosite goes on with what did parse and may redirect to a
+		// loopback URI on another port (found by FuzzAuthorizeRequest):
+		// a malformed query gets the error page, never a redirect.
+		return false
 	}
 	c, ok := p.Clients.Get(r.Form.Get("client_id"))
 	uri := r.Form.Get("redirect_uri")
