@@ -61,18 +61,8 @@ func (p *Pages) enroll(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		metrics.From(ctx).SignIn(string(e.Method()), metrics.Failure)
-		updated, aerr := p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error {
-			fl.Failed()
-			return nil
-		})
-		if aerr != nil {
-			p.expired(w, aerr)
-			return
-		}
-		if p.MaxFailures > 0 && updated.Failures >= p.MaxFailures {
-			_ = p.Flows.Consume(ctx, fl.ID)
-			p.Render.Error(w, http.StatusTooManyRequests, "Too many attempts",
-				"This sign-in was stopped after too many wrong attempts.")
+		updated, ok := p.countFailure(w, r, fl, browser)
+		if !ok {
 			return
 		}
 		p.enrollPage(w, r, e, updated, browser, http.StatusBadRequest, err.Error())

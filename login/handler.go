@@ -337,21 +337,31 @@ func (p *Pages) failed(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 	// msg="sign-in failed" ip=<HOST>. The account is who was tried, never
 	// what was typed as the secret.
 	p.Log.WarnContext(ctx, "sign-in failed", "ip", web.ClientIP(r), "account", p.account(ctx, r, fl), "method", string(m))
-	updated, err := p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error {
+	updated, ok := p.countFailure(w, r, fl, browser)
+	if !ok {
+		return
+	}
+	p.renderStep(w, r, http.StatusUnauthorized, updated, browser, verr.Error())
+}
+
+// countFailure counts a wrong answer in the flow. On false the answer has
+// been written: the flow is gone, or it reached MaxFailures and is stopped.
+func (p *Pages) countFailure(w http.ResponseWriter, r *http.Request, fl *Flow, browser string) (*Flow, bool) {
+	updated, err := p.Flows.Apply(r.Context(), fl.ID, browser, func(fl *Flow) error {
 		fl.Failed()
 		return nil
 	})
 	if err != nil {
 		p.expired(w, err)
-		return
+		return nil, false
 	}
 	if p.MaxFailures > 0 && updated.Failures >= p.MaxFailures {
-		_ = p.Flows.Consume(ctx, fl.ID)
+		_ = p.Flows.Consume(r.Context(), fl.ID)
 		p.Render.Error(w, http.StatusTooManyRequests, "Too many attempts",
 			"This sign-in was stopped after too many wrong attempts.")
-		return
+		return nil, false
 	}
-	p.renderStep(w, r, http.StatusUnauthorized, updated, browser, verr.Error())
+	return updated, true
 }
 
 func (p *Pages) challenge(w http.ResponseWriter, r *http.Request, c Challenger, fl *Flow, browser string) {
