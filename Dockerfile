@@ -8,6 +8,8 @@
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces github.com/ory/x with the trimmed copy here (see its README).
+COPY third_party third_party
 RUN go mod download
 COPY . .
 ARG VERSION=dev
