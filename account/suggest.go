@@ -58,7 +58,18 @@ func (p *Passkeys) suggest(w http.ResponseWriter, r *http.Request) {
 		next = "/account"
 	}
 	p.Account.Page(w, http.StatusOK, "account_passkey_suggest", v, templates.Page{Title: "Sign in faster with a passkey",
-		Data: suggestView{Continue: next}})
+		Client: flowClient(next), Data: suggestView{Continue: next}})
+}
+
+// flowClient is the client of the authorization a finished sign-in
+// returns to, when next is /oauth2/auth: "Not now" posts here and is
+// redirected on to that client, which form-action must allow.
+func flowClient(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Path != "/oauth2/auth" {
+		return ""
+	}
+	return u.Query().Get("client_id")
 }
 
 func (p *Passkeys) later(w http.ResponseWriter, r *http.Request) {

@@ -106,7 +106,7 @@ func (s *Service) show(w http.ResponseWriter, r *http.Request) {
 func (s *Service) render(w http.ResponseWriter, r *http.Request, status int, fl *login.Flow, browser, msg string) {
 	email := s.Emails(r.Context(), fl.UserID)
 	s.Render.Render(w, status, "consent", templates.Page{
-		Title: "Allow access", Error: msg, CSRF: s.Kit.CSRFToken(browser, fl.ID), SignedIn: email,
+		Title: "Allow access", Error: msg, CSRF: s.Kit.CSRFToken(browser, fl.ID), SignedIn: email, Client: fl.ClientID,
 		Data: view{FlowID: fl.ID, ClientName: s.ClientName(fl.ClientID), Scopes: describe(fl.Scopes), Email: email},
 	})
 }

@@ -26,7 +26,7 @@ func (p *Pages) enrollPage(w http.ResponseWriter, r *http.Request, e Enroller, f
 		return
 	}
 	p.Render.Render(w, status, page.Page, templates.Page{Title: page.Title, Error: errMsg, Notice: page.Notice,
-		CSRF: p.Kit.CSRFToken(browser, fl.ID), Data: page.Data})
+		CSRF: p.Kit.CSRFToken(browser, fl.ID), Client: fl.ClientID, Data: page.Data})
 }
 
 // enroll confirms an in-flow enrollment (POST /login/enroll?flow=). Only
@@ -74,7 +74,7 @@ func (p *Pages) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	metrics.From(ctx).SignIn(string(e.Method()), metrics.Success)
 	p.Render.Render(w, http.StatusOK, page.Page, templates.Page{Title: page.Title, Notice: page.Notice,
-		CSRF: p.Kit.CSRFToken(browser, fl.ID), Data: page.Data})
+		CSRF: p.Kit.CSRFToken(browser, fl.ID), Client: fl.ClientID, Data: page.Data})
 }
 
 // provedBy tells whether the flow holds a factor user proved.

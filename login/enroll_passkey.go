@@ -33,7 +33,7 @@ type enrollPasskeyView struct {
 func (p *Pages) enrollPasskeyPage(w http.ResponseWriter, r *http.Request, fl *Flow, browser string, status int, errMsg string) {
 	q := "?flow=" + url.QueryEscape(fl.ID)
 	p.Render.Render(w, status, "login_enroll_passkey", templates.Page{Title: "Add a passkey", Error: errMsg,
-		CSRF: p.Kit.CSRFToken(browser, fl.ID),
+		CSRF: p.Kit.CSRFToken(browser, fl.ID), Client: fl.ClientID,
 		Data: enrollPasskeyView{FlowID: fl.ID, Begin: enrollPasskeyBegin + q, Finish: enrollPasskeyFinish + q, Continue: "/login" + q}})
 }
 

@@ -171,7 +171,7 @@ func (p *Pages) renderStep(w http.ResponseWriter, r *http.Request, status int, f
 	if fl.ClientID != "" && p.ClientName != nil {
 		v.ClientName = p.ClientName(fl.ClientID)
 	}
-	p.Render.Render(w, status, "login", templates.Page{Title: "Sign in", Error: errMsg, CSRF: p.Kit.CSRFToken(browser, fl.ID), Data: v})
+	p.Render.Render(w, status, "login", templates.Page{Title: "Sign in", Error: errMsg, CSRF: p.Kit.CSRFToken(browser, fl.ID), Client: fl.ClientID, Data: v})
 }
 
 // postedFlow is the start of every POST to a sign-in step: the form, the
@@ -386,7 +386,7 @@ func (p *Pages) challenge(w http.ResponseWriter, r *http.Request, c Challenger, 
 		return
 	}
 	p.Render.Render(w, http.StatusOK, page.Page, templates.Page{Title: page.Title, Notice: page.Notice,
-		CSRF: p.Kit.CSRFToken(browser, fl.ID), Data: page.Data})
+		CSRF: p.Kit.CSRFToken(browser, fl.ID), Client: fl.ClientID, Data: page.Data})
 }
 
 // ChallengeView is what a Challenger returns to show its own page.

@@ -94,6 +94,11 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		if u, err := p.Users.UserByID(ctx, sess.UserID); err == nil {
 			page.SignedIn = u.Email
 		}
+		if lr.redirect != "" {
+			// Confirming posts here and is redirected to the
+			// application: form-action allows exactly that origin.
+			page.FormAction = templates.FormOrigins([]string{lr.redirect})
+		}
 		p.Render.Render(w, http.StatusOK, "logout", page)
 		return
 	}

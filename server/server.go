@@ -121,11 +121,11 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	if cfg.DevMode {
 		clientCfg = append(slices.Clone(clientCfg), demo.Client(issuer.String(), kr))
 	}
-	var redirects []string
+	redirects := map[string][]string{}
 	for _, c := range clientCfg {
-		redirects = append(append(redirects, c.RedirectURIs...), c.PostLogoutRedirectURIs...)
+		redirects[c.ID] = c.RedirectURIs
 	}
-	render.SetFormOrigins(templates.FormOrigins(redirects))
+	render.SetClientRedirects(redirects)
 	clients, err := provider.NewClients(clientCfg)
 	if err != nil {
 		return nil, fmt.Errorf("clients: %w", err)

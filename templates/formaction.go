@@ -39,15 +39,24 @@ func FormOrigins(uris []string) []string {
 	return out
 }
 
-// SetFormOrigins sets the origins pages may post to besides 'self' (see
-// FormOrigins); call before serving.
-func (r *Renderer) SetFormOrigins(origins []string) { r.formOrigins = origins }
+// SetClientRedirects registers each client's redirect URIs, by client ID,
+// for the form-action of the pages of its flows (see FormOrigins); call
+// before serving.
+func (r *Renderer) SetClientRedirects(redirects map[string][]string) {
+	r.clientOrigins = make(map[string][]string, len(redirects))
+	for id, uris := range redirects {
+		r.clientOrigins[id] = FormOrigins(uris)
+	}
+}
 
-// formAction is the CSP form-action directive for p.
+// formAction is the CSP form-action directive for p: 'self' only, unless
+// the page is a step of an authorization flow, whose forms may end (after
+// the POST's redirects, which Chromium checks against form-action too) at
+// the flow's client and nowhere else.
 func (r *Renderer) formAction(p Page) string {
-	extra := r.formOrigins
-	if p.FormAction != nil {
-		extra = p.FormAction
+	extra := p.FormAction
+	if extra == nil && p.Client != "" {
+		extra = r.clientOrigins[p.Client]
 	}
 	return strings.Join(append([]string{"form-action 'self'"}, extra...), " ")
 }

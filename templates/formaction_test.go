@@ -25,32 +25,45 @@ func TestFormOrigins(t *testing.T) {
 	}
 }
 
-// TestFormActionHeader: pages may post to 'self' and the registered
-// redirect origins only; a page's own list replaces the registered ones.
+// TestFormActionHeader: a page outside an authorization flow posts to
+// 'self' only; a step of a flow also to its own client's redirect origins
+// and no other client's; a page's own list (form_post) is exact.
 func TestFormActionHeader(t *testing.T) {
 	r, err := New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.SetFormOrigins([]string{"https://shop.example"})
+	r.SetClientRedirects(map[string][]string{
+		"shop":   {"https://shop.example/cb", "https://shop.example/other"},
+		"native": {"http://127.0.0.1/cb", "com.example.app:/cb"},
+		"bank":   {"https://bank.example:8443/cb"},
+	})
 	for _, tc := range []struct {
+		kind string
 		page Page
 		want string
 	}{
-		{Page{Title: "x"}, "form-action 'self' https://shop.example"},
-		{Page{Title: "x", FormAction: []string{"https://rp.example"}}, "form-action 'self' https://rp.example"},
+		{"account page", Page{Title: "x", SignedIn: "a@example.com"}, "form-action 'self'"},
+		{"error page", Page{Title: "x", Error: "e"}, "form-action 'self'"},
+		{"local sign-in (no client)", Page{Title: "x", CSRF: "t"}, "form-action 'self'"},
+		{"sign-in for shop", Page{Title: "x", Client: "shop"}, "form-action 'self' https://shop.example"},
+		{"consent for bank", Page{Title: "x", Client: "bank"}, "form-action 'self' https://bank.example:8443"},
+		{"sign-in for a native app", Page{Title: "x", Client: "native"}, "form-action 'self' http://127.0.0.1:* com.example.app:"},
+		{"unknown client", Page{Title: "x", Client: "nobody"}, "form-action 'self'"},
+		{"form_post", Page{Title: "x", Client: "shop", FormAction: []string{"https://rp.example"}}, "form-action 'self' https://rp.example"},
+		{"explicit empty list", Page{Title: "x", Client: "shop", FormAction: []string{}}, "form-action 'self'"},
 	} {
 		w := httptest.NewRecorder()
 		r.Render(w, 200, "error", tc.page)
 		csp := w.Header().Get("Content-Security-Policy")
-		var got string
+		var got []string
 		for _, d := range strings.Split(csp, ";") {
 			if d = strings.TrimSpace(d); strings.HasPrefix(d, "form-action") {
-				got = d
+				got = append(got, d)
 			}
 		}
-		if got != tc.want {
-			t.Errorf("CSP %q: form-action %q, want %q", csp, got, tc.want)
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s: CSP %q: form-action %q, want %q", tc.kind, csp, got, tc.want)
 		}
 	}
 }

@@ -31,8 +31,14 @@ type Page struct {
 	// SignedIn is the signed-in user's email, shown in the header.
 	SignedIn string
 	Data     any
-	// FormAction, when not nil, replaces the registered redirect origins
-	// in CSP form-action: the page posts only to 'self' and these.
+	// Client is the client ID of the authorization flow this page is a
+	// step of ("" for pages outside one): its forms end, through redirects,
+	// at that client's redirect URI, so CSP form-action allows that
+	// client's registered redirect origins besides 'self'.
+	Client string
+	// FormAction, when not nil, is the exact list of origins besides
+	// 'self' the page posts to (the form_post page: its own callback);
+	// it overrides Client.
 	FormAction []string
 }
 
@@ -41,8 +47,9 @@ type Renderer struct {
 	pages map[string]*template.Template
 	log   *slog.Logger
 	brand Brand
-	// formOrigins are the registered redirect origins (SetFormOrigins).
-	formOrigins []string
+	// clientOrigins are each client's redirect origins, by client ID
+	// (SetClientRedirects).
+	clientOrigins map[string][]string
 }
 
 // Brand is what branding changes in the pages (config branding.*).

@@ -212,6 +212,9 @@ func (f *Factor) Mount(r *mux.Router) {
 type linkView struct {
 	Step  string // confirm, elsewhere
 	Token string
+	// client is the flow's client, whose redirect origin the confirming
+	// form's redirects end at (CSP form-action).
+	client string
 }
 
 func (f *Factor) linkPage(w http.ResponseWriter, r *http.Request) {
@@ -222,11 +225,12 @@ func (f *Factor) linkPage(w http.ResponseWriter, r *http.Request) {
 		f.noLink(w, r, err)
 		return
 	}
-	if _, err := f.Pages.Flows.Get(r.Context(), t.FlowID, browser); err != nil {
+	fl, err := f.Pages.Flows.Get(r.Context(), t.FlowID, browser)
+	if err != nil {
 		f.render(w, browser, linkView{Step: "elsewhere"})
 		return
 	}
-	f.render(w, browser, linkView{Step: "confirm", Token: token})
+	f.render(w, browser, linkView{Step: "confirm", Token: token, client: fl.ClientID})
 }
 
 func (f *Factor) link(w http.ResponseWriter, r *http.Request) {
@@ -280,7 +284,7 @@ func (f *Factor) render(w http.ResponseWriter, browser string, v linkView) {
 		title = "Open the link where you asked"
 	}
 	f.Pages.Render.Render(w, http.StatusOK, "login_email", templates.Page{Title: title,
-		CSRF: f.Pages.Kit.CSRFToken(browser, "magic-link"), Data: v})
+		CSRF: f.Pages.Kit.CSRFToken(browser, "magic-link"), Client: v.client, Data: v})
 }
 
 func (f *Factor) noLink(w http.ResponseWriter, r *http.Request, err error) {
