@@ -294,10 +294,9 @@ func (e *env) keysRotate(ctx context.Context) error {
 		return err
 	}
 	grace := provider.KeyGraceFor(cfg.Tokens.IDTokenTTL.Duration)
+	// No Ensure first: the new key is of the configured algorithm, so it is
+	// also the switch when signing.alg changed (Ensure would add another).
 	keys := &provider.Keys{Store: st, Seal: kr, Now: st.Now, Grace: grace, Alg: cfg.Signing.Alg}
-	if err := keys.Ensure(ctx); err != nil {
-		return err
-	}
 	kid, err := keys.Rotate(ctx)
 	if err != nil {
 		return err
