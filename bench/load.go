@@ -34,6 +34,7 @@ func run(name string, n, c int, pid int, op func(i int) (int, error)) result {
 	var errs atomic.Int64
 	var firstMu sync.Mutex
 	first := ""
+	stopProfile := prof.start(name, pid)
 	cpu0 := procCPU(pid)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -61,6 +62,7 @@ func run(name string, n, c int, pid int, op func(i int) (int, error)) result {
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := procCPU(pid) - cpu0
+	stopProfile()
 	slices.Sort(lat)
 	r := result{Name: name, N: n, Errors: int(errs.Load()), Elapsed: elapsed, FirstFail: first,
 		P50: lat[n/2], P99: lat[min(n-1, n*99/100)]}

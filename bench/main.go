@@ -38,6 +38,7 @@ func main() {
 	quickFlag := flag.Bool("quick", false, "small counts (CI); does not write BENCHMARKS.md unless -out is given")
 	out := flag.String("out", "", "where to write the report (default BENCHMARKS.md; none with -quick)")
 	pg := flag.String("postgres", "", "also run on this PostgreSQL DSN (an empty database)")
+	perfDir := flag.String("perf", "", "record each load test's server CPU profile with Linux perf into this directory")
 	flag.Parse()
 	log.SetFlags(0)
 	n := full
@@ -73,8 +74,17 @@ func main() {
 	if *pg != "" {
 		runs = append(runs, target{"PostgreSQL", *pg, "RS256"}, target{"PostgreSQL", *pg, "ES256"})
 	}
+	if *perfDir != "" {
+		if err := os.MkdirAll(*perfDir, 0o755); err != nil {
+			log.Fatal(err)
+		}
+		prof = &profiler{dir: *perfDir}
+	}
 	for _, r := range runs {
 		log.Printf("Latchkey on %s with %s", r.name, r.alg)
+		if prof != nil {
+			prof.prefix = slug(r.name + "-" + r.alg)
+		}
 		s, err := runSuite(bin, filepath.Join(dir, r.name+r.alg), r.dsn, r.alg, n)
 		if err != nil {
 			log.Fatalf("%s %s: %v", r.name, r.alg, err)
