@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,6 +63,69 @@ func BenchmarkStorageCreateGet(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := s.GetAccessTokenSession(ctx, sig, openid.NewDefaultSession()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchStorage is the fosite adapter on a fresh SQLite database with the
+// client the benchmark requests name.
+func benchStorage(b *testing.B) (*storage, *fosite.Request) {
+	b.Helper()
+	clients, err := NewClients([]config.Client{{ID: "shop", Name: "Shop", Secret: "shop-secret-shop-secret-shop-secret-42",
+		RedirectURIs: []string{"https://shop.example/cb"}, Scopes: []string{"openid", "email", "offline_access"}, MinACR: "1fa"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &storage{tokens: benchStore(b), clients: clients, lifespan: time.Hour, now: time.Now}, benchRequest(b, clients)
+}
+
+// BenchmarkStorageCreate stores one access token's request (a grant's
+// write) and reports the stored document's size.
+func BenchmarkStorageCreate(b *testing.B) {
+	ctx := context.Background()
+	s, req := benchStorage(b)
+	i := 0
+	for b.Loop() {
+		i++
+		if err := s.CreateAccessTokenSession(ctx, "sig-"+strconv.Itoa(i), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	row, err := s.tokens.GetToken(ctx, store.KindAccessToken, "sig-1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(len(row.Data)), "stored-B/op")
+}
+
+// BenchmarkStorageCreateParallel is BenchmarkStorageCreate from 16
+// goroutines per core, as the token endpoint under load: writers queue.
+func BenchmarkStorageCreateParallel(b *testing.B) {
+	ctx := context.Background()
+	s, req := benchStorage(b)
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.CreateAccessTokenSession(ctx, "sig-"+strconv.FormatInt(n.Add(1), 10), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkStorageGet loads one access token's request (an
+// introspection's read).
+func BenchmarkStorageGet(b *testing.B) {
+	ctx := context.Background()
+	s, req := benchStorage(b)
+	if err := s.CreateAccessTokenSession(ctx, "sig-1", req); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.GetAccessTokenSession(ctx, "sig-1", openid.NewDefaultSession()); err != nil {
 			b.Fatal(err)
 		}
 	}
