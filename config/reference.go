@@ -24,7 +24,11 @@ type Key struct {
 var Reference = []Key{
 	{Path: "issuer", Meaning: "The public URL of this server, as relying parties and browsers reach it. Every endpoint URL and the `iss` claim derive from it; it is also the WebAuthn origin."},
 	{Path: "listen", Meaning: "Address and port the HTTP server binds. Changing it needs a restart."},
-	{Path: "database.dsn", Meaning: "`sqlite://latchkey.db` (relative to the working directory), `sqlite:///abs/path.db`, or `postgres://user:pass@host:5432/db?sslmode=disable`. Changing it needs a restart."},
+	{Path: "database.dsn", Meaning: "`sqlite://latchkey.db` (relative to the working directory), `sqlite:///abs/path.db`, or `postgres://user:pass@host:5432/db?sslmode=disable`. Changing it needs a restart. " +
+		"SQLite query parameters override Latchkey's defaults: `_busy_timeout` (ms a write waits for the database, default 10000), `_synchronous` (default `NORMAL`; `FULL` survives power loss at some cost per write), " +
+		"`_cache_size` (pages, or KiB when negative), `_secure_delete`, `_auto_vacuum`, and `_journal_size_limit` (bytes, default 67108864, at least 1 MiB: past it the write-ahead log is checkpointed and truncated, so it stays bounded under steady load). " +
+		"Latchkey owns the rest and refuses them with an error, with `latchkey check` too: `_txlock` (writes take the lock up front, so they never deadlock), `_journal_mode` (WAL lets reads run beside the one writer connection), `_foreign_keys`, `mode`, `_query_only`, `_locking_mode`, `cache`, `_loc`; an unknown parameter is an error like an unknown key. " +
+		"PostgreSQL parameters go to the driver as written (`sslmode`, `connect_timeout`, `application_name`, `search_path`, `statement_timeout`...), except `pool_max_conns` (1 to 1000, default 32), the size of Latchkey's connection pool."},
 	{Path: "secrets.keys", Meaning: "Keys of at least 32 characters: the first encrypts and signs cookies and sealed secrets, all decrypt, so a key can be rotated by putting the new one first. Required with PostgreSQL; with SQLite and no keys a secret is generated beside the database. Use `${LATCHKEY_SECRET}` or `LATCHKEY_SECRET_FILE`."},
 	{Path: "signup", Meaning: "Whether anyone may register at `/signup`."},
 	{Path: "mail.from", Meaning: "Sender of every mail."},

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	smtpmail "latchkey/mail"
+	"latchkey/store"
 	"time"
 	"unicode/utf8"
 )
@@ -130,16 +131,32 @@ func (v *validator) database(dsn string) (postgres bool) {
 		path, _, _ := strings.Cut(strings.TrimPrefix(dsn, "sqlite://"), "?")
 		if path == "" {
 			v.add(p, "sqlite needs a file path: sqlite://latchkey.db (relative) or sqlite:///abs/path.db")
+			return false
 		}
+		v.dsnParams(dsn)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		if _, err := url.Parse(dsn); err != nil {
 			v.add(p, "not a valid PostgreSQL URL")
+			return true
 		}
+		v.dsnParams(dsn)
 		return true
 	default:
 		v.add(p, "unsupported database; use sqlite://PATH or postgres://user:pass@host:5432/db")
 	}
 	return false
+}
+
+// dsnParams reports the query parameters the store would refuse at start
+// (store.CheckDSN says which and why), one problem per parameter.
+func (v *validator) dsnParams(dsn string) {
+	err := store.CheckDSN(dsn)
+	if err == nil {
+		return
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		v.add("database.dsn", "%s", strings.TrimPrefix(line, "database.dsn: "))
+	}
 }
 
 func (v *validator) secrets(keys []string, postgres bool) {

@@ -42,6 +42,12 @@ func TestValidateRules(t *testing.T) {
 		{"dsn unsupported", "database: {dsn: 'mysql://u:p@db/lk'}",
 			[]string{"database.dsn: unsupported database; use sqlite://PATH or postgres://user:pass@host:5432/db"}},
 		{"dsn empty", "database: {dsn: ''}", []string{"database.dsn: required"}},
+		{"dsn sqlite tuned", "database: {dsn: 'sqlite://l.db?_busy_timeout=2000&_synchronous=FULL&_journal_size_limit=16777216'}", nil},
+		{"dsn sqlite txlock is ours", "database: {dsn: 'sqlite://l.db?_txlock=deferred&_sync=sometimes'}",
+			[]string{"database.dsn: parameter _sync: want OFF, NORMAL, FULL or EXTRA",
+				"database.dsn: parameter _txlock is set by Latchkey and cannot be changed (transactions take the write lock up front (immediate) so they never deadlock)"}},
+		{"dsn postgres pool size", "database: {dsn: 'postgres://u:p@db/lk?pool_max_conns=5000'}\nsecrets: {keys: [" + secret32 + "]}",
+			[]string{"database.dsn: parameter pool_max_conns: want one whole number from 1 to 1000"}},
 		{"dsn bad postgres url", "database: {dsn: 'postgres://u:p@[db/lk'}\nsecrets: {keys: [" + secret32 + "]}",
 			[]string{"database.dsn: not a valid PostgreSQL URL"}},
 

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +29,8 @@ type Store struct {
 	db       *gorm.DB
 	postgres bool
 	now      func() time.Time
+	// pools are SQLite's writer and readers; nil on PostgreSQL.
+	pools *sqlitePools
 }
 
 // Options tune Open; the zero value is fine.
@@ -44,8 +45,9 @@ type Options struct {
 }
 
 // Open connects to the database named by dsn: sqlite://relative.db,
-// sqlite:///absolute/path.db or postgres://user:pass@host:port/db.
-// It does not migrate; call Migrate.
+// sqlite:///absolute/path.db or postgres://user:pass@host:port/db, each
+// with the query parameters CheckDSN accepts. It does not migrate; call
+// Migrate.
 func Open(dsn string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -58,35 +60,22 @@ func Open(dsn string, opts Options) (*Store, error) {
 	}
 	switch {
 	case strings.HasPrefix(dsn, "sqlite://"):
-		path, err := sqlitePath(dsn)
+		pools, err := openSQLite(dsn, opts)
 		if err != nil {
 			return nil, err
 		}
-		// WAL lets readers run beside the single writer; immediate transactions
-		// take the write lock up front so two writers queue on busy_timeout
-		// instead of deadlocking on a read-to-write upgrade.
-		q := url.Values{}
-		q.Set("_journal_mode", "WAL")
-		busy := 10 * time.Second
-		if opts.BusyTimeout > 0 {
-			busy = opts.BusyTimeout
-		}
-		q.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
-		q.Set("_foreign_keys", "on")
-		q.Set("_txlock", "immediate")
-		q.Set("_synchronous", "NORMAL")
-		db, err := gorm.Open(sqlite.Open("file:"+path+"?"+q.Encode()), gcfg)
+		db, err := gorm.Open(sqlite.Dialector{Conn: pools}, gcfg)
 		if err != nil {
-			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+			pools.Close()
+			return nil, fmt.Errorf("open sqlite %s: %w", pools.path, err)
 		}
-		sqlDB, err := db.DB()
-		if err != nil {
-			return nil, fmt.Errorf("open sqlite: %w", err)
-		}
-		sqlDB.SetMaxOpenConns(8)
-		return &Store{db: db, now: opts.Now}, nil
+		return &Store{db: db, now: opts.Now, pools: pools}, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		db, err := gorm.Open(postgres.Open(dsn), gcfg)
+		pg, err := parsePostgresDSN(dsn)
+		if err != nil {
+			return nil, err
+		}
+		db, err := gorm.Open(postgres.Open(pg.dsn), gcfg)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -94,8 +83,8 @@ func Open(dsn string, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
-		sqlDB.SetMaxOpenConns(32)
-		sqlDB.SetMaxIdleConns(32)
+		sqlDB.SetMaxOpenConns(pg.maxConns)
+		sqlDB.SetMaxIdleConns(pg.maxConns)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 		return &Store{db: db, postgres: true, now: opts.Now}, nil
 	default:
@@ -139,6 +128,9 @@ func (s *Store) Now() time.Time { return s.now().UTC() }
 
 // Close releases the connection pool.
 func (s *Store) Close() error {
+	if s.pools != nil {
+		return s.pools.Close()
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
@@ -147,8 +139,12 @@ func (s *Store) Close() error {
 }
 
 // SQL is the connection pool, for its statistics (metrics); nil when gorm
-// has none.
+// has none. On SQLite it is the one-connection writer pool, whose wait
+// count shows writers queueing.
 func (s *Store) SQL() *sql.DB {
+	if s.pools != nil {
+		return s.pools.write
+	}
 	db, err := s.db.DB()
 	if err != nil {
 		return nil
@@ -158,6 +154,9 @@ func (s *Store) SQL() *sql.DB {
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error {
+	if s.pools != nil {
+		return errors.Join(s.pools.read.PingContext(ctx), s.pools.write.PingContext(ctx))
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
