@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,18 +8,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
-	"io"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
+
+	"latchkey/internal/loadgen"
 )
 
 const (
@@ -32,42 +28,27 @@ const (
 
 // instance is a running Latchkey child process.
 type instance struct {
-	URL     string
-	cmd     *exec.Cmd
-	Ready   time.Duration // exec to the first 200 from /healthz
+	*loadgen.Process
 	IdleKiB int64
 	email   string
 	hc      *http.Client
-	logs    bytes.Buffer
 }
 
-func (s *instance) pid() int { return s.cmd.Process.Pid }
+func (s *instance) pid() int { return s.Pid() }
 
-func (s *instance) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-	}
-}
+func (s *instance) stop() { s.Stop() }
 
 // start writes a config, adds the user through the CLI, runs `latchkey
 // serve` and times exec to ready. With an existing database (the second
 // start of one directory) the ready time is the one the targets name.
 func start(bin, dir, dsn, alg, email string, conc int, addUser bool) (*instance, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loadgen.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	s := &instance{URL: fmt.Sprintf("http://127.0.0.1:%d", port), email: email, hc: newHTTPClient(conc)}
+	baseURL := "http://" + addr
 	cfg := fmt.Sprintf(`issuer: %s
-listen: 127.0.0.1:%d
+listen: %s
 database:
   dsn: "%s"
 secrets:
@@ -94,7 +75,7 @@ clients:
     secret: "%s"
     scopes: [ openid ]
     grant_types: [ client_credentials ]
-`, s.URL, port, dsn, alg, shopSecret, callbackURL, machineSecret)
+`, baseURL, addr, dsn, alg, shopSecret, callbackURL, machineSecret)
 	path := filepath.Join(dir, "latchkey.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -107,28 +88,11 @@ clients:
 			return nil, fmt.Errorf("user add: %v\n%s", err, out)
 		}
 	}
-	s.cmd = exec.Command(bin, "serve")
-	s.cmd.Env, s.cmd.Stdout, s.cmd.Stderr = env, &s.logs, &s.logs
-	t0 := time.Now()
-	if err := s.cmd.Start(); err != nil {
+	proc, err := loadgen.Serve(bin, baseURL, env)
+	if err != nil {
 		return nil, err
 	}
-	probe := &http.Client{Timeout: time.Second}
-	for {
-		resp, err := probe.Get(s.URL + "/healthz")
-		if err == nil {
-			drain(resp)
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Since(t0) > 30*time.Second {
-			s.stop()
-			return nil, fmt.Errorf("server not ready after 30 s:\n%s", s.logs.String())
-		}
-		time.Sleep(500 * time.Microsecond)
-	}
-	s.Ready = time.Since(t0)
+	s := &instance{Process: proc, email: email, hc: loadgen.NewHTTPClient(conc)}
 	time.Sleep(200 * time.Millisecond)
 	s.IdleKiB = procKiB(s.pid(), "VmRSS")
 	return s, nil
@@ -154,22 +118,14 @@ func (s *instance) tokenJSON(form url.Values, user, pass string) (int, map[strin
 	return resp.StatusCode, m, nil
 }
 
-// browser is one user agent: a cookie jar and the redirect rule that stops
-// at the relying party's callback.
-type browser struct {
-	s  *instance
-	hc *http.Client
-}
+// browser is one user agent (see loadgen.Browser), stopping at the
+// relying party's callback.
+type browser struct{ *loadgen.Browser }
+
+type page = loadgen.Page
 
 func (s *instance) browser() *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{s: s, hc: &http.Client{Jar: jar, Transport: s.hc.Transport, Timeout: time.Minute,
-		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-			if strings.HasPrefix(req.URL.String(), callbackURL) {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		}}}
+	return &browser{loadgen.NewBrowser(s.hc.Transport, callbackURL)}
 }
 
 // authStart is an authorization request and its PKCE verifier.
@@ -184,78 +140,10 @@ func (s *instance) authURL() authStart {
 	return authStart{URL: s.URL + "/oauth2/auth?" + q.Encode(), Verifier: v}
 }
 
-// page is an HTML answer, or the callback's code.
-type page struct {
-	status int
-	url    *url.URL
-	body   string
-	code   string
-}
+func (b *browser) get(u string) (page, error) { return b.Get(u) }
 
-func (b *browser) do(req *http.Request) (page, error) {
-	resp, err := b.hc.Do(req)
-	if err != nil {
-		return page{}, err
-	}
-	defer drain(resp)
-	if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, callbackURL) {
-		u, _ := url.Parse(loc)
-		if c := u.Query().Get("code"); c != "" {
-			return page{status: resp.StatusCode, code: c}, nil
-		}
-		return page{}, fmt.Errorf("callback without a code: %s", loc)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	return page{status: resp.StatusCode, url: resp.Request.URL, body: string(body)}, nil
-}
-
-func (b *browser) get(u string) (page, error) {
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	return b.do(req)
-}
-
-var (
-	formRe  = regexp.MustCompile(`(?s)<form[^>]*>.*?</form>`)
-	inputRe = regexp.MustCompile(`<input[^>]*>`)
-	attrRe  = func(name string) *regexp.Regexp { return regexp.MustCompile(name + `="([^"]*)"`) }
-	nameRe  = attrRe("name")
-	valueRe = attrRe("value")
-	actRe   = attrRe("action")
-)
-
-// submit posts the form holding the button name=value, with extra fields.
 func (b *browser) submit(p page, name, value string, extra url.Values) (page, error) {
-	for _, f := range formRe.FindAllString(p.body, -1) {
-		if !strings.Contains(f, `name="`+name+`" value="`+value+`"`) {
-			continue
-		}
-		form := url.Values{}
-		for _, in := range inputRe.FindAllString(f, -1) {
-			if n := nameRe.FindStringSubmatch(in); n != nil {
-				v := ""
-				if m := valueRe.FindStringSubmatch(in); m != nil {
-					v = html.UnescapeString(m[1])
-				}
-				form.Set(n[1], v)
-			}
-		}
-		for k, v := range extra {
-			form[k] = v
-		}
-		form.Set(name, value)
-		action := p.url.String()
-		if m := actRe.FindStringSubmatch(f); m != nil {
-			u, err := p.url.Parse(html.UnescapeString(m[1]))
-			if err != nil {
-				return page{}, err
-			}
-			action = u.String()
-		}
-		req, _ := http.NewRequest(http.MethodPost, action, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		return b.do(req)
-	}
-	return page{}, fmt.Errorf("no form with %s=%s at %v (status %d)", name, value, p.url, p.status)
+	return b.Submit(p, name, value, extra)
 }
 
 // loginPage opens an authorization request in a fresh browser: the login
@@ -264,7 +152,7 @@ func (s *instance) loginPage() (*browser, page, authStart, error) {
 	b := s.browser()
 	a := s.authURL()
 	p, err := b.get(a.URL)
-	if err == nil && p.code != "" {
+	if err == nil && p.Code != "" {
 		err = errors.New("a fresh browser got a code without signing in")
 	}
 	return b, p, a, err
@@ -273,11 +161,11 @@ func (s *instance) loginPage() (*browser, page, authStart, error) {
 // signIn posts the password on a login page and follows to the callback.
 func (b *browser) signIn(p page, email string) (page, error) {
 	p, err := b.submit(p, "method", "password", url.Values{"identifier": {email}, "password": {userPassword}})
-	if err != nil || p.code != "" {
+	if err != nil || p.Code != "" {
 		return p, err
 	}
-	if p.status >= 300 {
-		return p, fmt.Errorf("login answered %d", p.status)
+	if p.Status >= 300 {
+		return p, fmt.Errorf("login answered %d", p.Status)
 	}
 	// A page after the password (a passkey suggestion, consent): go on.
 	for _, btn := range [][2]string{{"decision", "allow"}, {"action", "later"}, {"action", "skip"}} {
@@ -285,7 +173,7 @@ func (b *browser) signIn(p page, email string) (page, error) {
 			return q, nil
 		}
 	}
-	return p, fmt.Errorf("no code after login: %v %d\n%.600s", p.url, p.status, p.body)
+	return p, fmt.Errorf("no code after login: %v %d\n%.600s", p.URL, p.Status, p.Body)
 }
 
 func (s *instance) exchange(code, verifier string) (int, map[string]any, error) {

@@ -24,6 +24,8 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"latchkey/login/password"
+
+	"latchkey/internal/loadgen"
 )
 
 // limits are what the hardware allows, measured in the same run.
@@ -74,7 +76,7 @@ func minimalHandler(n, c int) (result, error) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	url := "http://" + ln.Addr().String() + "/"
-	hc := newHTTPClient(c)
+	hc := loadgen.NewHTTPClient(c)
 	return run("minimal handler", n, c, 0, func(int) (int, error) {
 		resp, err := hc.Post(url, "application/x-www-form-urlencoded", strings.NewReader("token=x"))
 		if err != nil {
@@ -128,12 +130,4 @@ func signRate(n int, sign func(digest []byte)) float64 {
 	}
 	wg.Wait()
 	return float64(n) / time.Since(start).Seconds()
-}
-
-func newHTTPClient(conc int) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = conc * 2
-	tr.MaxConnsPerHost = 0
-	return &http.Client{Transport: tr, Timeout: 60 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }

@@ -164,11 +164,11 @@ func runSuite(bin, dir, dsn, alg string, n counts) (suite, error) {
 	s.Results = append(s.Results, run("password logins", n.logins, c, pid, func(i int) (int, error) {
 		lc := pages[i].(loginCase)
 		p, err := lc.b.signIn(lc.p, email)
-		if err == nil && p.code == "" {
+		if err == nil && p.Code == "" {
 			err = fmt.Errorf("no code")
 		}
-		codes[i] = codeCase{p.code, lc.a.Verifier}
-		return p.status, err
+		codes[i] = codeCase{p.Code, lc.a.Verifier}
+		return p.Status, err
 	}))
 	wrong, err := prepare(n.wrong, c, func() (any, error) {
 		b, p, a, err := srv.loginPage()
@@ -181,10 +181,10 @@ func runSuite(bin, dir, dsn, alg string, n counts) (suite, error) {
 		lc := wrong[i].(loginCase)
 		p, err := lc.b.submit(lc.p, "method", "password", map[string][]string{
 			"identifier": {"nobody-" + randomString(8) + "@example.com"}, "password": {"wrong password"}})
-		if err == nil && p.status != 401 {
-			err = fmt.Errorf("status %d, want 401", p.status)
+		if err == nil && p.Status != 401 {
+			err = fmt.Errorf("status %d, want 401", p.Status)
 		}
-		return p.status, err
+		return p.Status, err
 	}))
 	s.LoginPeakKiB = procKiB(pid, "VmHWM")
 
@@ -201,9 +201,9 @@ func runSuite(bin, dir, dsn, alg string, n counts) (suite, error) {
 			return 0, err
 		}
 		if p, err = b.signIn(p, email); err != nil {
-			return p.status, err
+			return p.Status, err
 		}
-		st, m, err := srv.exchange(p.code, a.Verifier)
+		st, m, err := srv.exchange(p.Code, a.Verifier)
 		if err == nil && m["id_token"] == nil {
 			err = fmt.Errorf("no id_token: %v", m)
 		}
@@ -215,10 +215,10 @@ func runSuite(bin, dir, dsn, alg string, n counts) (suite, error) {
 	extra, err := prepare(n.slow, c, func() (any, error) {
 		a := srv.authURL()
 		p, err := signedIn.get(a.URL)
-		if err == nil && p.code == "" {
-			err = fmt.Errorf("no code for a signed-in browser: %d at %v:\n%.800s", p.status, p.url, p.body)
+		if err == nil && p.Code == "" {
+			err = fmt.Errorf("no code for a signed-in browser: %d at %v:\n%.800s", p.Status, p.URL, p.Body)
 		}
-		return codeCase{p.code, a.Verifier}, err
+		return codeCase{p.Code, a.Verifier}, err
 	})
 	if err != nil {
 		return s, err

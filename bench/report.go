@@ -25,7 +25,7 @@ func report(l limits, suites []suite, binSize int64, load string, n counts, quic
 		n.conc, n.fast, n.slow, n.flows, n.logins, n.wrong)
 
 	b.WriteString("## Limits (same run)\n\n| limit | figure |\n| --- | --- |\n")
-	fmt.Fprintf(&b, "| minimal HTTP handler, same load generator | %.0f req/s (p50 %s, p99 %s) |\n", l.Handler.rate(), ms(l.Handler.P50), ms(l.Handler.P99))
+	fmt.Fprintf(&b, "| minimal HTTP handler, same load generator | %.0f req/s (p50 %s, p99 %s) |\n", l.Handler.Rate(), ms(l.Handler.P50), ms(l.Handler.P99))
 	fmt.Fprintf(&b, "| one SQLite write transaction (WAL, synchronous=NORMAL) | %.0f /s |\n", l.SQLiteTx)
 	fmt.Fprintf(&b, "| RS256 (RSA 2048) signatures on %d goroutines | %.0f /s |\n", runtime.GOMAXPROCS(0), l.RS256)
 	fmt.Fprintf(&b, "| ES256 (P-256) signatures on %d goroutines | %.0f /s |\n", runtime.GOMAXPROCS(0), l.ES256)
@@ -43,21 +43,21 @@ func report(l limits, suites []suite, binSize int64, load string, n counts, quic
 			switch r.Name {
 			case "client credentials":
 				if s.Name == "SQLite" {
-					target, ratio = "≥ 0.4 × SQLite tx", fmt.Sprintf("%.2f×", r.rate()/l.SQLiteTx)
+					target, ratio = "≥ 0.4 × SQLite tx", fmt.Sprintf("%.2f×", r.Rate()/l.SQLiteTx)
 				}
 			case "introspection":
-				target, ratio = "≥ 0.6 × minimal handler", fmt.Sprintf("%.2f×", r.rate()/l.Handler.rate())
+				target, ratio = "≥ 0.6 × minimal handler", fmt.Sprintf("%.2f×", r.Rate()/l.Handler.Rate())
 			case "refresh grants", "code exchanges":
 				if s.Alg == "ES256" {
-					target, ratio = "≥ 3,000/s", fmt.Sprintf("%.0f/s (%.2f× sign rate)", r.rate(), r.rate()/sign)
+					target, ratio = "≥ 3,000/s", fmt.Sprintf("%.0f/s (%.2f× sign rate)", r.Rate(), r.Rate()/sign)
 				} else {
-					target, ratio = "≥ 0.75 × RS256 sign rate", fmt.Sprintf("%.2f×", r.rate()/sign)
+					target, ratio = "≥ 0.75 × RS256 sign rate", fmt.Sprintf("%.2f×", r.Rate()/sign)
 				}
 			case "password logins":
 				target = "≥ 0.8 × login limit, p99 ≤ 3 × p50"
-				ratio = fmt.Sprintf("%.2f×, p99/p50 %.1f", r.rate()/l.LoginLimit, float64(r.P99)/float64(r.P50))
+				ratio = fmt.Sprintf("%.2f×, p99/p50 %.1f", r.Rate()/l.LoginLimit, float64(r.P99)/float64(r.P50))
 			}
-			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %d | %s | %s |\n", r.Name, r.rate(), ms(r.P50), ms(r.P99), ms(r.CPUPerOp), r.Errors, target, ratio)
+			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %d | %s | %s |\n", r.Name, r.Rate(), ms(r.P50), ms(r.P99), ms(r.CPUPerOp), r.Errors, target, ratio)
 		}
 		budget := int64(runtime.GOMAXPROCS(0)+2) * 19 * mib
 		fmt.Fprintf(&b, "\n| process | figure | target |\n| --- | --- | --- |\n")
