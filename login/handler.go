@@ -216,6 +216,10 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g, err := p.guard(ctx, r, fl, method)
+	if err != nil && ctx.Err() != nil {
+		// The client left while its IP was being slowed: nobody to answer.
+		return
+	}
 	if err != nil {
 		p.fail(w, r, err)
 		return

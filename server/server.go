@@ -56,6 +56,9 @@ type Options struct {
 	Mailer mail.Mailer
 	// PasswordParams overrides argon2id's cost (tests use a cheap one).
 	PasswordParams *password.Params
+	// LockoutSleep is how the IP throttle waits (lockout.Guard.Sleep); nil
+	// is a timer that ends with the request. Tests record the waits.
+	LockoutSleep func(ctx context.Context, d time.Duration) error
 	// Metrics receives the server's counters; nil makes a new set. The
 	// binary passes the same one to every server it builds, so a reload
 	// keeps the counts.
@@ -146,7 +149,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		return nil, err
 	}
 	otpApp := &totp.Factor{Store: st, Keys: kr, Issuer: cfg.TOTP.IssuerLabel, Params: totp.Params{Skew: cfg.TOTP.Skew},
-		Lockout: totp.DefaultLockout, Audit: st, Rand: opts.Rand, Log: log}
+		Audit: st, Rand: opts.Rand, Log: log}
 	recoveryCodes := &recovery.Factor{Store: st, TOTP: otpApp, Audit: st, Users: st, Mailer: mailer, Rand: opts.Rand, Log: log}
 	passkeys, err := passkey.New(passkey.Config{RPID: cfg.RPID(), RPName: cfg.WebAuthn.RPName, Origins: cfg.Origins()}, st, log, opts.Now, opts.Rand)
 	if errors.Is(err, passkey.ErrNoDomain) {
@@ -171,7 +174,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		return u.Email
 	}
 	svc.Lockout = &lockout.Guard{Store: st, Config: cfg.Lockout, Mailer: mailer, Email: emails, Log: log,
-		OnLock: func(ctx context.Context) { metrics.From(ctx).Lockout() }}
+		OnLock: func(ctx context.Context) { metrics.From(ctx).Lockout() }, Sleep: opts.LockoutSleep}
 	svc.Accounts = st
 	turnOn := &totp.TurnOn{Factor: otpApp, Codes: recoveryCodes, Tx: st, Audit: st, Postman: postman}
 	pages := &login.Pages{Service: svc, Render: render, ClientName: clients.Name, Signup: cfg.Signup, Emails: emails,

@@ -78,11 +78,12 @@ func (s *Store) ConsumeFlow(ctx context.Context, id string) error {
 	return nil
 }
 
-// PurgeExpired deletes flows, sessions and tokens past their expiry.
+// PurgeExpired deletes flows, sessions and tokens past their expiry, and
+// lockout counters whose window and lock are both over.
 func (s *Store) PurgeExpired(ctx context.Context) error {
 	now := s.Now()
 	var errs []error
-	for _, m := range []any{&flowRow{}, &Session{}, &OAuthToken{}, &RememberedBrowser{}, &EmailToken{}} {
+	for _, m := range []any{&flowRow{}, &Session{}, &OAuthToken{}, &RememberedBrowser{}, &EmailToken{}, &AttemptLock{}} {
 		if err := s.conn(ctx).Where("expires_at < ?", now).Delete(m).Error; err != nil {
 			errs = append(errs, err)
 		}

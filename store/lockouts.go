@@ -19,6 +19,10 @@ type AttemptLock struct {
 	WindowStart time.Time `gorm:"not null"`
 	Failures    int       `gorm:"not null"`
 	LockedUntil *time.Time
+	// ExpiresAt is when neither the window nor the lock can matter any
+	// more: PurgeExpired deletes the row then. Every failure moves it to
+	// the end of its window (or of the lock it starts).
+	ExpiresAt time.Time `gorm:"index"`
 }
 
 // LockedUntil returns when key's lock ends, or the zero time when it is not
@@ -35,27 +39,56 @@ func (s *Store) LockedUntil(ctx context.Context, key string) (time.Time, error) 
 	return *l.LockedUntil, nil
 }
 
+// Attempts reads key's counter: the failures within window (0 once the
+// window is over) and when its lock ends (the zero time when not locked).
+// The lockout's IP throttle slows a client by the first and refuses it by
+// the second.
+func (s *Store) Attempts(ctx context.Context, key string, window time.Duration) (failures int, lockedUntil time.Time, err error) {
+	var l AttemptLock
+	err = s.conn(ctx).Where("key = ?", key).Take(&l).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("lockout %s: %w", key, err)
+	}
+	now := s.Now()
+	if l.LockedUntil != nil && l.LockedUntil.After(now) {
+		lockedUntil = *l.LockedUntil
+	}
+	// The same boundary as RecordFailure: a window that started at or
+	// before the cutoff is over.
+	if l.WindowStart.After(now.Add(-window)) {
+		failures = l.Failures
+	}
+	return failures, lockedUntil, nil
+}
+
 // RecordFailure counts one wrong answer for key. Failures older than window
-// are forgotten; the max-th within it locks key for duration. locked is
+// are forgotten; the limit-th within it locks key for duration. locked is
 // true for exactly one caller per lock (the one whose failure locked it),
 // so the owner is told once.
-func (s *Store) RecordFailure(ctx context.Context, key string, max int, window, duration time.Duration) (locked bool, err error) {
+func (s *Store) RecordFailure(ctx context.Context, key string, limit int, window, duration time.Duration) (locked bool, err error) {
 	now := s.Now()
 	cutoff := now.Add(-window)
 	err = s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).
-			Create(&AttemptLock{Key: key, WindowStart: now}).Error; err != nil {
+			Create(&AttemptLock{Key: key, WindowStart: now, ExpiresAt: now.Add(window)}).Error; err != nil {
 			return err
 		}
 		if err := tx.Model(&AttemptLock{}).Where("key = ?", key).Updates(map[string]any{
 			"failures":     gorm.Expr("CASE WHEN window_start <= ? THEN 1 ELSE failures + 1 END", cutoff),
 			"window_start": gorm.Expr("CASE WHEN window_start <= ? THEN ? ELSE window_start END", cutoff, now),
+			// The window ends at window_start+window <= now+window; a lock
+			// may run past that, so expires_at never moves earlier.
+			"expires_at": gorm.Expr("CASE WHEN expires_at > ? THEN expires_at ELSE ? END", now.Add(window), now.Add(window)),
 		}).Error; err != nil {
 			return err
 		}
 		res := tx.Model(&AttemptLock{}).
-			Where("key = ? AND failures >= ? AND (locked_until IS NULL OR locked_until <= ?)", key, max, now).
-			Updates(map[string]any{"locked_until": now.Add(duration), "failures": 0, "window_start": now})
+			Where("key = ? AND failures >= ? AND (locked_until IS NULL OR locked_until <= ?)", key, limit, now).
+			Updates(map[string]any{"locked_until": now.Add(duration), "failures": 0, "window_start": now,
+				"expires_at": now.Add(max(duration, window))})
 		if res.Error != nil {
 			return res.Error
 		}

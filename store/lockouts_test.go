@@ -68,3 +68,63 @@ func TestAttemptLock(t *testing.T) {
 		}
 	})
 }
+
+// TestPurgeAttemptLocks: PurgeExpired deletes a counter once its window is
+// over and keeps it while the window or its lock still runs. Rewinding the
+// clock after a purge shows whether a row is really gone.
+func TestPurgeAttemptLocks(t *testing.T) {
+	eachTOTPBackend(t, func(t *testing.T, st *store.Store, clock *testkit.Clock) {
+		ctx := context.Background()
+		const max, window, dur = 3, 10 * time.Minute, 30 * time.Minute
+		failures := func(key string) int {
+			t.Helper()
+			n, _, err := st.Attempts(ctx, key, window)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		locked := func(key string) bool {
+			t.Helper()
+			_, until, err := st.Attempts(ctx, key, window)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return !until.IsZero()
+		}
+		purgeAt := func(d time.Duration) {
+			t.Helper()
+			clock.Advance(d)
+			if err := st.PurgeExpired(ctx); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(-d)
+		}
+		if _, err := st.RecordFailure(ctx, "counting", max, window, dur); err != nil {
+			t.Fatal(err)
+		}
+		for range max {
+			if _, err := st.RecordFailure(ctx, "locked", max, window, dur); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !locked("locked") || failures("counting") != 1 {
+			t.Fatal("setup: want one failure and one lock")
+		}
+		purgeAt(window / 2)
+		if failures("counting") != 1 || !locked("locked") {
+			t.Fatal("a purge within the window removed a counter")
+		}
+		purgeAt(window + time.Second)
+		if failures("counting") != 0 {
+			t.Error("a counter whose window was over survived the purge")
+		}
+		if !locked("locked") {
+			t.Error("a lock still running was purged")
+		}
+		purgeAt(dur + time.Second)
+		if locked("locked") {
+			t.Error("a lock that was over survived the purge")
+		}
+	})
+}

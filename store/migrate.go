@@ -68,6 +68,7 @@ var migrations = []migration{
 	{10, "lockouts", func(tx *gorm.DB) error {
 		return tx.AutoMigrate(&AttemptLock{})
 	}},
+	{11, "one attempts store: lockout rows expire, totp failure columns go", migrateOneAttemptsStore},
 }
 
 type schemaMigration struct {
@@ -133,3 +134,47 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 
 // LatestSchemaVersion is the version Migrate brings a database to.
 func LatestSchemaVersion() int { return migrations[len(migrations)-1].Version }
+
+// migrateOneAttemptsStore is step 11. Wrong TOTP codes now count in
+// attempt_locks with the account's other guessable factors, so TOTP's own
+// counter columns go (a TOTP lock in flight at the upgrade is forgotten; the
+// account counter starts from zero for it). attempt_locks gets expires_at
+// for the purge; rows from before it get the latest time their window or
+// lock can matter: config.Check caps lockout.window at 24h.
+func migrateOneAttemptsStore(tx *gorm.DB) error {
+	m := tx.Migrator()
+	for _, col := range []string{"failures", "failures_since", "locked_until"} {
+		if m.HasColumn(&TOTPCredential{}, col) {
+			// Plain DROP COLUMN (SQLite 3.35+ and PostgreSQL): gorm's SQLite
+			// migrator rebuilds the table from the struct and drops only
+			// columns it can parse.
+			if err := tx.Exec("ALTER TABLE totp_credentials DROP COLUMN " + col).Error; err != nil {
+				return fmt.Errorf("drop totp_credentials.%s: %w", col, err)
+			}
+		}
+	}
+	if !m.HasColumn(&AttemptLock{}, "ExpiresAt") {
+		if err := m.AddColumn(&AttemptLock{}, "ExpiresAt"); err != nil {
+			return err
+		}
+	}
+	if !m.HasIndex(&AttemptLock{}, "ExpiresAt") {
+		if err := m.CreateIndex(&AttemptLock{}, "ExpiresAt"); err != nil {
+			return err
+		}
+	}
+	var old []AttemptLock
+	if err := tx.Model(&AttemptLock{}).Select("key", "window_start", "locked_until").Where("expires_at IS NULL").Find(&old).Error; err != nil {
+		return err
+	}
+	for _, l := range old {
+		exp := l.WindowStart.Add(24 * time.Hour)
+		if l.LockedUntil != nil && l.LockedUntil.After(exp) {
+			exp = *l.LockedUntil
+		}
+		if err := tx.Model(&AttemptLock{}).Where("key = ?", l.Key).Update("expires_at", exp.UTC()).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -23,13 +23,10 @@ type TOTPCredential struct {
 	// step or an older one is refused, so a code works once.
 	LastStep   int64 `gorm:"not null;default:0"`
 	LastUsedAt *time.Time
-	// Failures counts wrong codes since FailuresSince; reaching the limit
-	// sets LockedUntil. Kept here so the lockout holds across replicas.
-	Failures      int `gorm:"not null;default:0"`
-	FailuresSince *time.Time
-	LockedUntil   *time.Time
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// Wrong codes count in the lockout's attempts store (AttemptLock),
+	// with the account's other guessable factors.
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 func (TOTPCredential) TableName() string { return "totp_credentials" }
@@ -44,14 +41,6 @@ type RecoveryCode struct {
 }
 
 func (RecoveryCode) TableName() string { return "recovery_codes" }
-
-// Lockout is the per-account limit on wrong TOTP codes: Max failures within
-// Window lock the factor for Duration.
-type Lockout struct {
-	Max      int
-	Window   time.Duration
-	Duration time.Duration
-}
 
 // TOTPCredential returns a user's credential, pending or confirmed.
 func (s *Store) TOTPCredential(ctx context.Context, userID string) (*TOTPCredential, error) {
@@ -75,7 +64,6 @@ func (s *Store) PutPendingTOTP(ctx context.Context, userID string, sealed []byte
 		Columns: []clause.Column{{Name: "user_id"}},
 		DoUpdates: clause.Assignments(map[string]any{
 			"secret": sealed, "created_at": now, "updated_at": now, "last_step": 0, "last_used_at": nil,
-			"failures": 0, "failures_since": nil, "locked_until": nil,
 		}),
 		Where: clause.Where{Exprs: []clause.Expression{clause.Expr{SQL: "totp_credentials.confirmed_at IS NULL"}}},
 	}).Create(&row)
@@ -106,52 +94,19 @@ func (s *Store) ConfirmTOTP(ctx context.Context, userID string, sealed []byte, s
 }
 
 // UseTOTPStep records that a code of time step was accepted. It is one
-// conditional update: it succeeds only for a confirmed, unlocked credential
-// whose last used step is older, so of concurrent callers with the same
-// code (on any replica) exactly one wins. It also clears the failure count.
+// conditional update: it succeeds only for a confirmed credential whose
+// last used step is older, so of concurrent callers with the same code (on
+// any replica) exactly one wins. (The lockout is the caller's: it asks the
+// attempts store before it checks a code.)
 func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
 	now := s.Now()
 	res := s.conn(ctx).Model(&TOTPCredential{}).
-		Where("user_id = ? AND confirmed_at IS NOT NULL AND last_step < ? AND (locked_until IS NULL OR locked_until <= ?)",
-			userID, step, now).
-		Updates(map[string]any{"last_step": step, "last_used_at": now, "failures": 0, "failures_since": nil, "updated_at": now})
+		Where("user_id = ? AND confirmed_at IS NOT NULL AND last_step < ?", userID, step).
+		Updates(map[string]any{"last_step": step, "last_used_at": now, "updated_at": now})
 	if res.Error != nil {
 		return false, fmt.Errorf("use totp step: %w", res.Error)
 	}
 	return res.RowsAffected == 1, nil
-}
-
-// RecordTOTPFailure counts a wrong code against the lockout and reports
-// whether the credential is now locked. Both statements change the counter
-// in the database (no read-modify-write in Go), so failures on several
-// replicas add up.
-func (s *Store) RecordTOTPFailure(ctx context.Context, userID string, l Lockout) (bool, error) {
-	now := s.Now()
-	cutoff := now.Add(-l.Window)
-	locked := false
-	err := s.inTx(ctx, func(tx *gorm.DB) error {
-		const fresh = "failures_since IS NULL OR failures_since <= ?"
-		err := tx.Model(&TOTPCredential{}).Where("user_id = ? AND confirmed_at IS NOT NULL", userID).
-			Updates(map[string]any{
-				"failures":       gorm.Expr("CASE WHEN "+fresh+" THEN 1 ELSE failures + 1 END", cutoff),
-				"failures_since": gorm.Expr("CASE WHEN "+fresh+" THEN ? ELSE failures_since END", cutoff, now),
-				"updated_at":     now,
-			}).Error
-		if err != nil {
-			return err
-		}
-		res := tx.Model(&TOTPCredential{}).Where("user_id = ? AND failures >= ?", userID, l.Max).
-			Updates(map[string]any{"locked_until": now.Add(l.Duration), "failures": 0, "failures_since": nil})
-		if res.Error != nil {
-			return res.Error
-		}
-		locked = res.RowsAffected > 0
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("record totp failure: %w", err)
-	}
-	return locked, nil
 }
 
 // DeleteTOTP removes a user's TOTP credential and recovery codes together

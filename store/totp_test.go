@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"latchkey/internal/testkit"
 	"latchkey/store"
@@ -20,8 +19,6 @@ func eachTOTPBackend(t *testing.T, fn func(t *testing.T, st *store.Store, clock 
 		})
 	}
 }
-
-var lockout = store.Lockout{Max: 3, Window: 10 * time.Minute, Duration: 15 * time.Minute}
 
 func TestTOTPCredentialLifecycle(t *testing.T) {
 	eachTOTPBackend(t, func(t *testing.T, st *store.Store, clock *testkit.Clock) {
@@ -76,55 +73,6 @@ func TestTOTPCredentialLifecycle(t *testing.T) {
 		}
 		if gone, err := st.DeleteTOTP(ctx, "u1"); gone || err != nil {
 			t.Fatalf("second DeleteTOTP = %v, %v", gone, err)
-		}
-	})
-}
-
-func TestTOTPLockout(t *testing.T) {
-	eachTOTPBackend(t, func(t *testing.T, st *store.Store, clock *testkit.Clock) {
-		ctx := context.Background()
-		for _, u := range []string{"u1", "u2"} {
-			if err := st.PutPendingTOTP(ctx, u, []byte("s")); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.ConfirmTOTP(ctx, u, []byte("s"), 1); err != nil {
-				t.Fatal(err)
-			}
-		}
-		fail := func(u string) bool {
-			t.Helper()
-			locked, err := st.RecordTOTPFailure(ctx, u, lockout)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return locked
-		}
-		// Failures spread wider than the window start over.
-		for range 2 {
-			if fail("u1") || fail("u1") {
-				t.Fatal("locked before the limit")
-			}
-			clock.Advance(lockout.Window + time.Second)
-		}
-		if fail("u1") || fail("u1") || !fail("u1") {
-			t.Fatal("the limit within the window did not lock")
-		}
-		c, _ := st.TOTPCredential(ctx, "u1")
-		if c.LockedUntil == nil || !c.LockedUntil.Equal(clock.Now().Add(lockout.Duration)) {
-			t.Fatalf("locked until %v, want %v", c.LockedUntil, clock.Now().Add(lockout.Duration))
-		}
-		if ok, _ := st.UseTOTPStep(ctx, "u1", 5); ok {
-			t.Fatal("a locked credential accepted a step")
-		}
-		if ok, _ := st.UseTOTPStep(ctx, "u2", 5); !ok {
-			t.Fatal("another account's lock spilled over")
-		}
-		clock.Advance(lockout.Duration)
-		if ok, _ := st.UseTOTPStep(ctx, "u1", 5); !ok {
-			t.Fatal("the lock did not end")
-		}
-		if c, _ := st.TOTPCredential(ctx, "u1"); c.Failures != 0 || c.LastUsedAt == nil {
-			t.Fatalf("after a success: %+v", c)
 		}
 	})
 }

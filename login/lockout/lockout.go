@@ -1,10 +1,27 @@
 // Package lockout holds the guess limits of the guessable factors
-// (password, TOTP, recovery codes, emailed codes) in the database: wrong
-// answers for one account within lockout.window lock that account's
-// guessable factors for lockout.duration, and a client IP failing across
-// accounts is refused with 429. Passkeys and magic links are not guessable
-// and never consult it. The counters live in store.Lockout, so they hold
-// across replicas and restarts.
+// (password, TOTP, recovery codes, emailed codes) in the database, in one
+// attempts store (store.AttemptLock, one counter per key) that holds across
+// replicas and restarts. Passkeys and magic links (clicked) are not
+// guessable and never consult it.
+//
+// Per account (key "account:<user id>"): lockout.max_failures wrong answers
+// to any of the guessable factors within lockout.window lock them all for
+// lockout.duration; the owner is mailed once per lock.
+//
+// Per client IP (key "ip:<address>"), across accounts, known or not: the
+// SPEC says such an IP "is slowed and then refused (429)" and has no keys
+// of its own for it, so both thresholds derive from lockout.max_failures
+// (N) and lockout.window:
+//   - from the N-th failure within the window on, every guessable attempt
+//     from the IP waits before it is answered: SlowBase at N failures,
+//     doubling with each further one, at most SlowMax;
+//   - the N*IPFactor-th failure refuses the IP with 429 for
+//     lockout.duration.
+//
+// The wait is a timer, taken after Check's reads and before the answer is
+// checked, so it holds no database connection and no argon2 slot; it ends
+// early when the request does. It slows a client that guesses one attempt
+// after another; the 429 bounds what parallel requests can try.
 package lockout
 
 import (
@@ -19,8 +36,8 @@ import (
 
 // Store is the database side; store.Store implements it.
 type Store interface {
-	LockedUntil(ctx context.Context, key string) (time.Time, error)
-	RecordFailure(ctx context.Context, key string, max int, window, duration time.Duration) (bool, error)
+	Attempts(ctx context.Context, key string, window time.Duration) (failures int, lockedUntil time.Time, err error)
+	RecordFailure(ctx context.Context, key string, limit int, window, duration time.Duration) (bool, error)
 	ClearLockout(ctx context.Context, key string) error
 }
 
@@ -28,6 +45,14 @@ type Store interface {
 // IP may make across accounts before it is refused: a shared NAT's users
 // mistype too, one guesser tries many accounts.
 const IPFactor = 5
+
+// SlowBase and SlowMax bound the IP throttle's wait: SlowBase at
+// lockout.max_failures failures from the IP, doubling per further failure,
+// capped at SlowMax (reached at the 5th).
+const (
+	SlowBase = 250 * time.Millisecond
+	SlowMax  = 4 * time.Second
+)
 
 // Guard applies the limits. Callers ask Check before they verify a
 // guessable answer and report the outcome with Failed or Succeeded.
@@ -40,6 +65,9 @@ type Guard struct {
 	Log   *slog.Logger
 	// OnLock is called once per lock (the latchkey_lockouts_total metric).
 	OnLock func(ctx context.Context)
+	// Sleep waits d, or less when ctx ends (then it returns ctx's error);
+	// nil is a timer. Tests record the wait instead.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // AccountKey and IPKey name the two kinds of counters.
@@ -53,32 +81,81 @@ type Verdict struct {
 	AccountLocked bool
 	// IPRefused: the client is answered 429.
 	IPRefused bool
+	// Delay is how long Check waited because the IP fails a lot (0 for
+	// an IP below the throttle, and for a refused one).
+	Delay time.Duration
 }
 
 func (g *Guard) on() bool { return g != nil && g.Config.MaxFailures > 0 }
 
 // Check tells whether an attempt on userID ("" for an unknown account)
-// from ip may count.
+// from ip may count. An IP past the throttle's threshold waits here
+// (Verdict.Delay) before Check returns; when the request ends meanwhile,
+// Check returns its error and the caller answers nothing more.
 func (g *Guard) Check(ctx context.Context, userID, ip string) (Verdict, error) {
 	var v Verdict
 	if !g.on() {
 		return v, nil
 	}
+	window := g.Config.Window.Duration
+	ipFailures := 0
 	if ip != "" {
-		until, err := g.Store.LockedUntil(ctx, IPKey(ip))
+		n, until, err := g.Store.Attempts(ctx, IPKey(ip), window)
 		if err != nil {
 			return v, err
 		}
 		v.IPRefused = !until.IsZero()
+		ipFailures = n
+	}
+	if v.IPRefused {
+		return v, nil
 	}
 	if userID != "" {
-		until, err := g.Store.LockedUntil(ctx, AccountKey(userID))
+		_, until, err := g.Store.Attempts(ctx, AccountKey(userID), window)
 		if err != nil {
 			return v, err
 		}
 		v.AccountLocked = !until.IsZero()
 	}
+	// The wait comes after the reads, whether or not the account is locked
+	// or known, so it tells nothing about the account either.
+	v.Delay = Delay(g.Config.MaxFailures, ipFailures)
+	if v.Delay > 0 {
+		if err := g.sleep(ctx, v.Delay); err != nil {
+			return v, fmt.Errorf("lockout: throttled request ended: %w", err)
+		}
+	}
 	return v, nil
+}
+
+// Delay is the IP throttle's wait for an IP with failures wrong answers
+// within the window, under lockout.max_failures = maxFailures.
+func Delay(maxFailures, failures int) time.Duration {
+	if maxFailures <= 0 || failures < maxFailures {
+		return 0
+	}
+	d := SlowBase
+	for range failures - maxFailures {
+		if d >= SlowMax {
+			break
+		}
+		d *= 2
+	}
+	return min(d, SlowMax)
+}
+
+func (g *Guard) sleep(ctx context.Context, d time.Duration) error {
+	if g.Sleep != nil {
+		return g.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Failed counts a wrong answer against the account (when it exists) and

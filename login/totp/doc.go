@@ -11,6 +11,8 @@
 //
 // A code works once: accepting it is a conditional UPDATE that raises the
 // user's last used time step, so the same code on two replicas at once is
-// accepted by one of them only. Wrong codes count toward a per-account
-// lockout held in the database (DefaultLockout).
+// accepted by one of them only. Wrong codes count toward the account's
+// lockout (login/lockout) with its other guessable factors; the login
+// handler asks it before Verify, so a locked account's right code is
+// refused like a wrong one.
 package totp

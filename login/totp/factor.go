@@ -19,16 +19,8 @@ type Store interface {
 	PutPendingTOTP(ctx context.Context, userID string, sealed []byte) error
 	ConfirmTOTP(ctx context.Context, userID string, sealed []byte, step int64) error
 	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
-	RecordTOTPFailure(ctx context.Context, userID string, l store.Lockout) (bool, error)
 	DeleteTOTP(ctx context.Context, userID string) (bool, error)
 }
-
-// DefaultLockout locks TOTP for an account for 15 minutes after 5 wrong
-// codes within 15 minutes: with 3 codes valid at a time (skew 1), that
-// leaves a guesser about 3 in 200,000 per quarter hour. Recovery codes are
-// not locked, so the owner keeps a way in while somebody hammers the app
-// code (and they need the password first in any case).
-var DefaultLockout = store.Lockout{Max: 5, Window: 15 * time.Minute, Duration: 15 * time.Minute}
 
 // PendingTTL is how long a shown, unconfirmed secret stays valid; Begin
 // then shows a new one.
@@ -40,9 +32,8 @@ type Factor struct {
 	// Keys seal the secrets at rest.
 	Keys *seal.Keyring
 	// Issuer labels the account in authenticator apps (totp.issuer_label).
-	Issuer  string
-	Params  Params
-	Lockout store.Lockout
+	Issuer string
+	Params Params
 	// Audit records totp.used and totp.failed; may be nil.
 	Audit login.Auditor
 	// Rand makes secrets; nil means crypto/rand.
@@ -55,18 +46,6 @@ var (
 	_ login.Enrollable   = (*Factor)(nil)
 	_ login.SecondFactor = (*Factor)(nil)
 )
-
-// errLocked is what a locked account is told; it counts as a wrong answer
-// for the login flow and never reveals whether the code was right.
-type errLocked struct{}
-
-func (errLocked) Error() string {
-	return "Too many attempts with authenticator codes. Try again later, or use a recovery code."
-}
-func (errLocked) Is(target error) bool { return target == login.ErrInvalid }
-
-// ErrLocked is returned by Verify while the account's TOTP is locked.
-var ErrLocked error = errLocked{}
 
 // Method implements login.Factor.
 func (f *Factor) Method() login.Method { return login.MethodTOTP }
@@ -104,7 +83,10 @@ func (f *Factor) Enrolled(ctx context.Context, userID string) (bool, error) {
 	return st.On, err
 }
 
-// Verify implements login.Factor for the user the flow identified.
+// Verify implements login.Factor for the user the flow identified. The
+// guess limit is the login's lockout (login/lockout), asked before Verify
+// and told its outcome after: a wrong code counts on the account's counter
+// with wrong passwords, recovery codes and emailed codes.
 func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, error) {
 	userID := a.Flow.UserID
 	if userID == "" {
@@ -116,10 +98,6 @@ func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, err
 	}
 	if err != nil {
 		return login.Result{}, err
-	}
-	if c.LockedUntil != nil && a.Now.Before(*c.LockedUntil) {
-		f.audit(ctx, a, userID, "totp.failed", "locked")
-		return login.Result{}, ErrLocked
 	}
 	secret, err := f.open(userID, c.Secret)
 	if err != nil {
@@ -134,26 +112,11 @@ func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, err
 			f.audit(ctx, a, userID, "totp.used", "")
 			return login.Result{Method: login.MethodTOTP, UserID: userID, At: a.Now}, nil
 		}
-		// A step already used (a replay, or a second tab), or a lock set
-		// meanwhile: counted like a wrong code.
-	}
-	locked, err := f.Store.RecordTOTPFailure(ctx, userID, f.lockout())
-	if err != nil {
-		return login.Result{}, err
-	}
-	if locked {
-		f.audit(ctx, a, userID, "totp.failed", "wrong code; locked for "+f.lockout().Duration.String())
-		return login.Result{}, ErrLocked
+		// A step already used (a replay, or a second tab): counted like a
+		// wrong code.
 	}
 	f.audit(ctx, a, userID, "totp.failed", "wrong code")
 	return login.Result{}, login.ErrInvalid
-}
-
-func (f *Factor) lockout() store.Lockout {
-	if f.Lockout.Max <= 0 {
-		return DefaultLockout
-	}
-	return f.Lockout
 }
 
 func (f *Factor) audit(ctx context.Context, a login.Attempt, userID, event, detail string) {
