@@ -11,15 +11,24 @@ import (
 	"latchkey/web"
 )
 
-// Guessable tells whether a method's answer can be guessed, so that the
-// lockout counts it. Passkeys and magic links cannot: they keep working
-// while an account is locked.
+// Guessable tells whether a method's answer posted to the sign-in step can
+// be guessed, so that the lockout counts it. Passkeys cannot: they keep
+// working while an account is locked. The magic link's answer there is the
+// emailed code, typed, which is guessable; the clicked link has a route of
+// its own that never asks the lockout, so it keeps working during a lock.
 func Guessable(m Method) bool {
 	switch m {
-	case MethodPassword, MethodTOTP, MethodRecoveryCode:
+	case MethodPassword, MethodTOTP, MethodRecoveryCode, MethodMagicLink:
 		return true
 	}
 	return false
+}
+
+// GuessTarget is a factor whose answer is for an address the flow holds
+// before it knows the user (the emailed code asked for at /login): the
+// lockout counts it against that address's account.
+type GuessTarget interface {
+	GuessTarget(fl *Flow) (email string)
 }
 
 // guarded is the lockout's view of one attempt.
@@ -38,7 +47,13 @@ func (p *Pages) guard(ctx context.Context, r *http.Request, fl *Flow, m Method) 
 	}
 	g := guarded{on: true, target: fl.UserID, ip: web.ClientIP(r)}
 	if g.target == "" && p.Accounts != nil {
-		if id := strings.TrimSpace(r.PostForm.Get("identifier")); id != "" && len(id) <= 254 {
+		id := strings.TrimSpace(r.PostForm.Get("identifier"))
+		if f, ok := p.Factor(m); ok {
+			if gt, ok := f.(GuessTarget); ok {
+				id = gt.GuessTarget(fl)
+			}
+		}
+		if id != "" && len(id) <= 254 {
 			u, err := p.Accounts.UserByEmail(ctx, id)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return g, err

@@ -45,11 +45,12 @@ type Factor struct {
 }
 
 var (
-	_ login.Factor     = (*Factor)(nil)
-	_ login.Identifier = (*Factor)(nil)
-	_ login.Enrollable = (*Factor)(nil)
-	_ login.Challenger = (*Factor)(nil)
-	_ login.StepViewer = (*Factor)(nil)
+	_ login.GuessTarget = (*Factor)(nil)
+	_ login.Factor      = (*Factor)(nil)
+	_ login.Identifier  = (*Factor)(nil)
+	_ login.Enrollable  = (*Factor)(nil)
+	_ login.Challenger  = (*Factor)(nil)
+	_ login.StepViewer  = (*Factor)(nil)
 )
 
 // Method implements login.Factor.
@@ -86,6 +87,16 @@ func (f *Factor) StepView(fl *login.Flow) any {
 		return nil
 	}
 	return map[string]string{"Email": p.Email, "Expires": Human(f.Proofs.TTL)}
+}
+
+// GuessTarget implements login.GuessTarget: a typed code counts against
+// the lockout of the address the flow asked a mail for.
+func (f *Factor) GuessTarget(fl *login.Flow) string {
+	var p pending
+	if ok, err := fl.GetState(login.MethodMagicLink, &p); err != nil || !ok {
+		return ""
+	}
+	return p.Email
 }
 
 // WantsChallenge implements login.Challenger: a post without a code asks
