@@ -68,15 +68,17 @@ func (p *Pages) guard(ctx context.Context, r *http.Request, fl *Flow, m Method) 
 	return g, err
 }
 
-// settle reports the attempt's outcome. A failure during a lock counts
-// only against the IP: the account is locked already.
+// settle reports a wrong answer. A failure during a lock counts only
+// against the IP: the account is locked already. A right one is reported
+// when the sign-in is complete (Finish), not here: a right password must
+// not clear the count of wrong TOTP codes that follow it.
 func (p *Pages) settle(ctx context.Context, g guarded, verr error) error {
 	if !g.on {
 		return nil
 	}
 	switch {
 	case verr == nil:
-		return p.Lockout.Succeeded(ctx, g.target)
+		return nil
 	case !errors.Is(verr, ErrInvalid):
 		return nil
 	case g.verdict.AccountLocked:

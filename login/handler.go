@@ -295,6 +295,12 @@ func (p *Pages) Finish(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 			return
 		}
 	}
+	// The sign-in is complete: the owner is in, the account's failure
+	// count starts over (a running lock stays).
+	if err := p.Lockout.Succeeded(ctx, fl.UserID); err != nil {
+		p.fail(w, r, err)
+		return
+	}
 	sess, err := p.Sessions.Save(ctx, w, r, fl.UserID, fl.Results)
 	if err != nil {
 		p.fail(w, r, err)

@@ -68,6 +68,10 @@ type Handler struct {
 // is set.
 const stateKey login.Method = "recover"
 
+// askedKey is where the flow keeps the address a code was last mailed for:
+// a typed code counts toward that account's lockout.
+const askedKey login.Method = "recover-asked"
+
 type proven struct {
 	Email string    `json:"email"`
 	At    time.Time `json:"at"`
@@ -205,6 +209,13 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w, r, err)
 		return
 	}
+	// Kept for every address, known or not: the same write on both paths.
+	if _, err := h.Pages.Flows.Apply(ctx, fl.ID, browser, func(fl *login.Flow) error {
+		return fl.SetState(askedKey, email)
+	}); err != nil {
+		h.Pages.Expired(w, err)
+		return
+	}
 	u, err := h.Users.UserByEmail(ctx, email)
 	userID := ""
 	switch {
@@ -241,9 +252,50 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusForbidden, browser, fl.ID, "Check your email", "This form expired. Please try again.", sent)
 		return
 	}
+	// The code is a guessable answer for the account it was mailed to: it
+	// counts toward that account's lockout and its IP's throttle like a
+	// wrong password (the link, clicked, does not).
+	target, ip := "", web.ClientIP(r)
+	var asked string
+	if ok, err := fl.GetState(askedKey, &asked); err == nil && ok && asked != "" {
+		u, err := h.Users.UserByEmail(ctx, asked)
+		switch {
+		case err == nil:
+			target = u.ID
+		case !errors.Is(err, store.ErrNotFound):
+			h.unavailable(w, r, err)
+			return
+		}
+	}
+	guard := h.Pages.Lockout
+	v, err := guard.Check(ctx, target, ip)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.unavailable(w, r, err)
+		}
+		return
+	}
+	if v.IPRefused {
+		h.Pages.Render.Error(w, http.StatusTooManyRequests, "Too many attempts",
+			"There were too many wrong attempts from your network. Please try again later.")
+		return
+	}
 	t, err := h.Proofs.UseCode(ctx, magiclink.PurposeRecover, fl.ID, r.PostForm.Get("code"))
+	if err == nil && v.AccountLocked {
+		// Right, but the account's guessable factors are locked: the page
+		// of a wrong code (the emailed link still works).
+		err = magiclink.ErrNoProof
+	}
 	if errors.Is(err, magiclink.ErrNoProof) {
-		login.Record(ctx, h.Pages.Audit, h.Pages.Log, r, h.Pages.Now(), "", "password.reset_code_failed", "")
+		failTarget := target
+		if v.AccountLocked {
+			failTarget = "" // locked already: the IP alone counts
+		}
+		if err := guard.Failed(ctx, failTarget, ip); err != nil {
+			h.unavailable(w, r, err)
+			return
+		}
+		login.Record(ctx, h.Pages.Audit, h.Pages.Log, r, h.Pages.Now(), target, "password.reset_code_failed", "")
 		h.render(w, http.StatusUnauthorized, browser, fl.ID, "Check your email", magiclink.ErrNoProof.Error(), sent)
 		return
 	}
@@ -251,6 +303,8 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w, r, err)
 		return
 	}
+	// A right code does not clear the account's failures: the sign-in
+	// that completes after the new password does (login.Pages.Finish).
 	h.proven(w, r, fl.ID, browser, t)
 }
 

@@ -101,8 +101,19 @@ func (s *Store) RecordFailure(ctx context.Context, key string, limit int, window
 	return locked, nil
 }
 
-// ClearLockout forgets key's failures and lifts its lock (a successful
-// sign-in, or latchkey user unlock).
+// ClearFailures forgets key's failures unless it is locked: a completed
+// sign-in of the account's owner (a lock runs its course; a passkey or magic
+// link sign-in during it does not lift it).
+func (s *Store) ClearFailures(ctx context.Context, key string) error {
+	if err := s.conn(ctx).Where("key = ? AND (locked_until IS NULL OR locked_until <= ?)", key, s.Now()).
+		Delete(&AttemptLock{}).Error; err != nil {
+		return fmt.Errorf("clear failures %s: %w", key, err)
+	}
+	return nil
+}
+
+// ClearLockout forgets key's failures and lifts its lock (latchkey user
+// unlock).
 func (s *Store) ClearLockout(ctx context.Context, key string) error {
 	if err := s.conn(ctx).Where("key = ?", key).Delete(&AttemptLock{}).Error; err != nil {
 		return fmt.Errorf("clear lockout %s: %w", key, err)

@@ -38,7 +38,7 @@ import (
 type Store interface {
 	Attempts(ctx context.Context, key string, window time.Duration) (failures int, lockedUntil time.Time, err error)
 	RecordFailure(ctx context.Context, key string, limit int, window, duration time.Duration) (bool, error)
-	ClearLockout(ctx context.Context, key string) error
+	ClearFailures(ctx context.Context, key string) error
 }
 
 // IPFactor is how many more failures than one account's limit a client
@@ -203,11 +203,14 @@ func (g *Guard) email(ctx context.Context, userID string) string {
 	return g.Email(ctx, userID)
 }
 
-// Succeeded forgets the account's failures after a right answer that was
-// accepted (never during a lock).
+// Succeeded forgets the account's failures once a sign-in is complete
+// (every factor it needs), unless the account is locked: a lock runs its
+// course, and a passkey or magic link sign-in during it does not lift it.
+// Not after a first factor: a guesser who has the password must not reset
+// the count of wrong TOTP codes with it.
 func (g *Guard) Succeeded(ctx context.Context, userID string) error {
 	if !g.on() || userID == "" {
 		return nil
 	}
-	return g.Store.ClearLockout(ctx, AccountKey(userID))
+	return g.Store.ClearFailures(ctx, AccountKey(userID))
 }

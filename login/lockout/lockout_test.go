@@ -121,7 +121,7 @@ func TestGuard(t *testing.T) {
 				t.Fatal("still locked after the duration")
 			}
 		}},
-		{"Succeeded forgets the failures", maxFailures, func(t *testing.T, r *rig) {
+		{"Succeeded forgets the failures, not a lock", maxFailures, func(t *testing.T, r *rig) {
 			for range maxFailures - 1 {
 				r.fail(t, "u1", "")
 			}
@@ -137,6 +137,13 @@ func TestGuard(t *testing.T) {
 			r.fail(t, "u1", "")
 			if !r.check(t, "u1", "").AccountLocked {
 				t.Fatal("not locked at the Nth failure after the success")
+			}
+			// A sign-in completed during the lock (a passkey) leaves it.
+			if err := r.g.Succeeded(context.Background(), "u1"); err != nil {
+				t.Fatal(err)
+			}
+			if !r.check(t, "u1", "").AccountLocked {
+				t.Fatal("Succeeded lifted a running lock")
 			}
 		}},
 		{"failures outside the window are forgotten", maxFailures, func(t *testing.T, r *rig) {
