@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -108,5 +111,91 @@ func TestRefreshChainTouchesConstantRows(t *testing.T) {
 			t.Fatalf("%d rows updated over %d refreshes: the counter missed the rotations", total, rotations)
 		}
 		t.Logf("%d refreshes updated %d token rows", rotations, total)
+	})
+}
+
+// statements records what the store runs, through store.Options.OnStatement.
+type statements struct {
+	mu   sync.Mutex
+	on   bool
+	list []string
+}
+
+func (s *statements) observe(sql string, rows int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.on {
+		s.list = append(s.list, fmt.Sprintf("%s (%d rows)", sql, rows))
+	}
+}
+
+func (s *statements) record(on bool) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.on = on
+	out := s.list
+	s.list = nil
+	return out
+}
+
+// TestIntrospectionIsOneIndexedRead: introspecting a live access token,
+// an unknown token and a refresh token writes nothing and runs at most one
+// read, by the token table's primary key.
+func TestIntrospectionIsOneIndexedRead(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		stmts := &statements{}
+		srv := testkit.StartServer(t, dsn, testkit.ServerOptions{Configure: faultClients,
+			Store: store.Options{OnStatement: stmts.observe}})
+		srv.AddUser(t, "ray@example.com", "ray's long password")
+		grant := call(t, srv.URL+"/oauth2/token", "machine", machineSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"email"}})
+		if grant.Token == "" {
+			t.Fatalf("client credentials: %+v", grant)
+		}
+		shop := newRP(t, srv.URL, "shop", shopSecret, shopCallback, "openid", "offline_access")
+		tok, _, _ := signIn(t, shop, testkit.NewBrowser(t, shopCallback), "ray@example.com", "ray's long password")
+
+		for _, tc := range []struct {
+			name, client, secret, token, hint string
+			active                            bool
+			// reads is how many reads the answer needs.
+			reads int
+		}{
+			{"access token", "machine", machineSecret, grant.Token, "", true, 1},
+			{"access token, hinted", "machine", machineSecret, grant.Token, "access_token", true, 1},
+			{"another client's token", "shop", shopSecret, grant.Token, "", false, 1},
+			{"refresh token", "shop", shopSecret, tok.RefreshToken, "", true, 1},
+			{"refresh token, hinted", "shop", shopSecret, tok.RefreshToken, "refresh_token", true, 1},
+			{"forged access token", "machine", machineSecret, "ory_at_unknown.unknown", "", false, 0},
+			{"forged refresh token", "shop", shopSecret, "ory_rt_unknown.unknown", "refresh_token", false, 0},
+			{"not a token", "machine", machineSecret, "x", "", false, 0},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				form := url.Values{"token": {tc.token}}
+				if tc.hint != "" {
+					form.Set("token_type_hint", tc.hint)
+				}
+				stmts.record(true)
+				r := call(t, srv.URL+"/oauth2/introspect", tc.client, tc.secret, form)
+				ran := stmts.record(false)
+				if r.Status != 200 || r.Active == nil || *r.Active != tc.active {
+					t.Fatalf("introspect: %+v, want active %v", r, tc.active)
+				}
+				reads := 0
+				for _, s := range ran {
+					q := strings.NewReplacer("`", "", `"`, "").Replace(strings.ToUpper(strings.TrimSpace(s)))
+					if !strings.HasPrefix(q, "SELECT") {
+						t.Errorf("introspection wrote: %s", s)
+						continue
+					}
+					reads++
+					if !strings.Contains(q, "FROM OAUTH_TOKENS WHERE KIND = ") || !strings.Contains(q, "SIGNATURE = ") {
+						t.Errorf("a read not by the token's primary key: %s", s)
+					}
+				}
+				if reads > tc.reads {
+					t.Errorf("introspection ran %d reads, want at most %d:\n%s", reads, tc.reads, strings.Join(ran, "\n"))
+				}
+			})
+		}
 	})
 }

@@ -113,7 +113,7 @@ func Assemble(d Deps) (fosite.OAuth2Provider, *signer) {
 		grace: d.Tokens.RefreshReuseGrace.Duration, now: d.Now}
 	sg := &signer{keys: d.Keys}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               compose.NewOAuth2HMACStrategy(cfg),
+		CoreStrategy:               newKindStrategy(cfg),
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: sg, Config: cfg},
 		Signer:                     sg,
 	}

@@ -125,6 +125,10 @@ func (s *storage) create(ctx context.Context, kind, signature string, req fosite
 // get loads a request and its row; an inactive row comes back with the
 // request too, so fosite can revoke what it issued.
 func (s *storage) get(ctx context.Context, kind, signature string, session fosite.Session) (fosite.Requester, *store.OAuthToken, error) {
+	if signature == "" {
+		// A token of another kind or with a bad MAC (kindStrategy).
+		return nil, nil, fosite.ErrNotFound
+	}
 	row, err := s.tokens.GetToken(ctx, kind, signature)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, fosite.ErrNotFound

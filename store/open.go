@@ -42,6 +42,10 @@ type Options struct {
 	// BusyTimeout is how long a SQLite writer waits for the lock; zero
 	// means 10 s. Fault tests shorten it.
 	BusyTimeout time.Duration
+	// OnStatement, when set, is told every statement run (its SQL with
+	// placeholders, and the rows it returned or changed): tests count
+	// what a request costs the database with it.
+	OnStatement func(sql string, rows int64)
 }
 
 // Open connects to the database named by dsn: sqlite://relative.db,
@@ -69,6 +73,10 @@ func Open(dsn string, opts Options) (*Store, error) {
 			pools.Close()
 			return nil, fmt.Errorf("open sqlite %s: %w", pools.path, err)
 		}
+		if err := trace(db, opts.OnStatement); err != nil {
+			pools.Close()
+			return nil, err
+		}
 		return &Store{db: db, now: opts.Now, pools: pools}, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		pg, err := parsePostgresDSN(dsn)
@@ -86,10 +94,31 @@ func Open(dsn string, opts Options) (*Store, error) {
 		sqlDB.SetMaxOpenConns(pg.maxConns)
 		sqlDB.SetMaxIdleConns(pg.maxConns)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		if err := trace(db, opts.OnStatement); err != nil {
+			sqlDB.Close()
+			return nil, err
+		}
 		return &Store{db: db, postgres: true, now: opts.Now}, nil
 	default:
 		return nil, fmt.Errorf("database.dsn: unsupported scheme in %q (want sqlite:// or postgres://)", redactDSN(dsn))
 	}
+}
+
+// trace registers fn after each of gorm's statement kinds.
+func trace(db *gorm.DB, fn func(string, int64)) error {
+	if fn == nil {
+		return nil
+	}
+	cb := func(tx *gorm.DB) { fn(tx.Statement.SQL.String(), tx.RowsAffected) }
+	cbs := db.Callback()
+	return errors.Join(
+		cbs.Create().After("gorm:create").Register("latchkey:trace", cb),
+		cbs.Query().After("gorm:query").Register("latchkey:trace", cb),
+		cbs.Update().After("gorm:update").Register("latchkey:trace", cb),
+		cbs.Delete().After("gorm:delete").Register("latchkey:trace", cb),
+		cbs.Row().After("gorm:row").Register("latchkey:trace", cb),
+		cbs.Raw().After("gorm:raw").Register("latchkey:trace", cb),
+	)
 }
 
 // SQLitePath returns the file a sqlite:// DSN names, or "" for other DSNs.
