@@ -22,29 +22,12 @@ import (
 // a trigger in the database itself, so it sees exactly what the server does.
 type rowCounter struct{ db *gorm.DB }
 
-func newRowCounter(t *testing.T, dsn string) *rowCounter {
+// openRaw is a second connection to a test database, beside the server's.
+func openRaw(t *testing.T, dsn string) *gorm.DB {
 	t.Helper()
-	var dial gorm.Dialector
-	var stmts []string
+	dial := postgres.Open(dsn)
 	if strings.HasPrefix(dsn, "sqlite://") {
-		p := store.SQLitePath(dsn)
-		dial = sqlite.Open("file:" + p + "?_busy_timeout=10000")
-		stmts = []string{
-			`CREATE TABLE test_token_updates (n INTEGER NOT NULL)`,
-			`INSERT INTO test_token_updates VALUES (0)`,
-			`CREATE TRIGGER test_count_token_updates AFTER UPDATE ON oauth_tokens
-			 BEGIN UPDATE test_token_updates SET n = n + 1; END`,
-		}
-	} else {
-		dial = postgres.Open(dsn)
-		stmts = []string{
-			`CREATE TABLE test_token_updates (n bigint NOT NULL)`,
-			`INSERT INTO test_token_updates VALUES (0)`,
-			`CREATE FUNCTION test_count_token_update() RETURNS trigger LANGUAGE plpgsql AS
-			 $$ BEGIN UPDATE test_token_updates SET n = n + 1; RETURN NULL; END $$`,
-			`CREATE TRIGGER test_count_token_updates AFTER UPDATE ON oauth_tokens
-			 FOR EACH ROW EXECUTE FUNCTION test_count_token_update()`,
-		}
+		dial = sqlite.Open("file:" + store.SQLitePath(dsn) + "?_busy_timeout=10000")
 	}
 	db, err := gorm.Open(dial, &gorm.Config{Logger: logger.Discard})
 	if err != nil {
@@ -55,6 +38,30 @@ func newRowCounter(t *testing.T, dsn string) *rowCounter {
 			sqlDB.Close()
 		}
 	})
+	return db
+}
+
+func newRowCounter(t *testing.T, dsn string) *rowCounter {
+	t.Helper()
+	var stmts []string
+	if strings.HasPrefix(dsn, "sqlite://") {
+		stmts = []string{
+			`CREATE TABLE test_token_updates (n INTEGER NOT NULL)`,
+			`INSERT INTO test_token_updates VALUES (0)`,
+			`CREATE TRIGGER test_count_token_updates AFTER UPDATE ON oauth_tokens
+			 BEGIN UPDATE test_token_updates SET n = n + 1; END`,
+		}
+	} else {
+		stmts = []string{
+			`CREATE TABLE test_token_updates (n bigint NOT NULL)`,
+			`INSERT INTO test_token_updates VALUES (0)`,
+			`CREATE FUNCTION test_count_token_update() RETURNS trigger LANGUAGE plpgsql AS
+			 $$ BEGIN UPDATE test_token_updates SET n = n + 1; RETURN NULL; END $$`,
+			`CREATE TRIGGER test_count_token_updates AFTER UPDATE ON oauth_tokens
+			 FOR EACH ROW EXECUTE FUNCTION test_count_token_update()`,
+		}
+	}
+	db := openRaw(t, dsn)
 	for _, s := range stmts {
 		if err := db.Exec(s).Error; err != nil {
 			t.Fatalf("%s: %v", strings.Fields(s)[0:3], err)
@@ -196,6 +203,33 @@ func TestIntrospectionIsOneIndexedRead(t *testing.T) {
 					t.Errorf("introspection ran %d reads, want at most %d:\n%s", reads, tc.reads, strings.Join(ran, "\n"))
 				}
 			})
+		}
+	})
+}
+
+// TestClientCredentialsTokenRowSize: a client-credentials grant stores a
+// small document: the request and the session's expiry, not a page of
+// empty ID-token claims (with fosite's session JSON the row was 612 bytes).
+func TestClientCredentialsTokenRowSize(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		srv := testkit.StartServer(t, dsn, testkit.ServerOptions{Configure: faultClients})
+		grant := call(t, srv.URL+"/oauth2/token", "machine", machineSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"email"}})
+		if grant.Token == "" {
+			t.Fatalf("client credentials: %+v", grant)
+		}
+		var sizes []int64
+		if err := openRaw(t, dsn).Raw(`SELECT length(data) FROM oauth_tokens WHERE client_id = 'machine'`).Scan(&sizes).Error; err != nil {
+			t.Fatal(err)
+		}
+		// The request (ID, client, scopes, form) is ~220 of them.
+		const most = 320
+		if len(sizes) != 1 || sizes[0] > most {
+			t.Fatalf("a client-credentials grant stored rows of %v bytes, want one of at most %d", sizes, most)
+		}
+		t.Logf("%d bytes stored", sizes[0])
+		r := call(t, srv.URL+"/oauth2/introspect", "machine", machineSecret, url.Values{"token": {grant.Token}})
+		if r.Active == nil || !*r.Active {
+			t.Fatalf("the token does not introspect as active: %+v", r)
 		}
 	})
 }

@@ -56,15 +56,21 @@ var (
 )
 
 type storedRequest struct {
-	ID                string          `json:"id"`
-	RequestedAt       time.Time       `json:"requested_at"`
-	ClientID          string          `json:"client_id"`
-	RequestedScope    []string        `json:"scopes"`
-	GrantedScope      []string        `json:"granted_scopes"`
-	RequestedAudience []string        `json:"audience,omitempty"`
-	GrantedAudience   []string        `json:"granted_audience,omitempty"`
-	Form              url.Values      `json:"form,omitempty"`
-	Session           json.RawMessage `json:"session"`
+	ID string `json:"id"`
+	// RequestedAt is the old rows' time; new ones write At.
+	RequestedAt       time.Time  `json:"requested_at,omitzero"`
+	At                unixTime   `json:"at,omitzero"`
+	ClientID          string     `json:"client_id"`
+	RequestedScope    []string   `json:"scopes"`
+	GrantedScope      []string   `json:"granted_scopes"`
+	RequestedAudience []string   `json:"audience,omitempty"`
+	GrantedAudience   []string   `json:"granted_audience,omitempty"`
+	Form              url.Values `json:"form,omitempty"`
+	// Session is fosite's JSON of the session: old rows, and a session
+	// that is not an openid.DefaultSession. New rows keep a
+	// DefaultSession in Compact (session.go).
+	Session json.RawMessage `json:"session,omitempty"`
+	Compact *storedSession  `json:"sess,omitempty"`
 }
 
 // formKept lists the request parameters worth keeping with a token; nothing
@@ -88,9 +94,19 @@ func (s *storage) SetClientAssertionJWT(context.Context, string, time.Time) erro
 }
 
 func (s *storage) create(ctx context.Context, kind, signature string, req fosite.Requester, tokenType fosite.TokenType) error {
-	sess, err := json.Marshal(req.GetSession())
-	if err != nil {
-		return fmt.Errorf("encode session: %w", err)
+	stored := storedRequest{
+		ID: req.GetID(), At: unixTime(req.GetRequestedAt()), ClientID: req.GetClient().GetID(),
+		RequestedScope: req.GetRequestedScopes(), GrantedScope: req.GetGrantedScopes(),
+		RequestedAudience: req.GetRequestedAudience(), GrantedAudience: req.GetGrantedAudience(),
+	}
+	if c, ok := compactSession(req.GetSession()); ok {
+		stored.Compact = c
+	} else {
+		sess, err := json.Marshal(req.GetSession())
+		if err != nil {
+			return fmt.Errorf("encode session: %w", err)
+		}
+		stored.Session = sess
 	}
 	form := url.Values{}
 	for _, k := range formKept {
@@ -98,12 +114,10 @@ func (s *storage) create(ctx context.Context, kind, signature string, req fosite
 			form[k] = v
 		}
 	}
-	doc, err := json.Marshal(storedRequest{
-		ID: req.GetID(), RequestedAt: req.GetRequestedAt(), ClientID: req.GetClient().GetID(),
-		RequestedScope: req.GetRequestedScopes(), GrantedScope: req.GetGrantedScopes(),
-		RequestedAudience: req.GetRequestedAudience(), GrantedAudience: req.GetGrantedAudience(),
-		Form: form, Session: sess,
-	})
+	if len(form) > 0 {
+		stored.Form = form
+	}
+	doc, err := json.Marshal(stored)
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
@@ -146,12 +160,21 @@ func (s *storage) get(ctx context.Context, kind, signature string, session fosit
 		return nil, nil, fosite.ErrNotFound
 	}
 	if session != nil {
-		if err := json.Unmarshal(doc.Session, session); err != nil {
+		if doc.Compact != nil {
+			err = doc.Compact.restore(session)
+		} else {
+			err = json.Unmarshal(doc.Session, session)
+		}
+		if err != nil {
 			return nil, nil, fmt.Errorf("decode session: %w", err)
 		}
 	}
+	at := doc.RequestedAt
+	if !doc.At.IsZero() {
+		at = doc.At.Time()
+	}
 	req := &fosite.Request{
-		ID: doc.ID, RequestedAt: doc.RequestedAt, Client: client,
+		ID: doc.ID, RequestedAt: at, Client: client,
 		RequestedScope: doc.RequestedScope, GrantedScope: doc.GrantedScope,
 		RequestedAudience: doc.RequestedAudience, GrantedAudience: doc.GrantedAudience,
 		Form: doc.Form, Session: session,
