@@ -6,7 +6,9 @@
 //
 // Per account (key "account:<user id>"): lockout.max_failures wrong answers
 // to any of the guessable factors within lockout.window lock them all for
-// lockout.duration; the owner is mailed once per lock.
+// lockout.duration; the owner is mailed once per lock. A completed sign-in
+// (every factor it needs) clears the count, never a running lock, and a
+// right first factor alone clears nothing.
 //
 // Per client IP (key "ip:<address>"), across accounts, known or not: the
 // SPEC says such an IP "is slowed and then refused (429)" and has no keys
