@@ -39,7 +39,7 @@ var Reference = []Key{
 	{Path: "magic_link.second_factor", Meaning: "Whether an emailed code may also serve as the second factor for users without TOTP or a passkey."},
 	{Path: "recovery.delay", Meaning: "A user who lost every second factor waits this long before the factors are removed; they are mailed and can cancel."},
 	{Path: "remember_browser.ttl", Meaning: "How long \"remember this browser\" after a second factor lasts; 0 turns the feature off."},
-	{Path: "lockout.max_failures", Meaning: "Wrong passwords or codes per account within `lockout.window` that lock the account's guessable factors."},
+	{Path: "lockout.max_failures", Meaning: "Wrong passwords or codes per account within `lockout.window` that lock the account's guessable factors. It also throttles a client IP across accounts: past this many failures within the window each further attempt waits (250 ms, doubling to 4 s), and at five times it the IP gets 429 until `lockout.duration` has passed. 0 turns both off."},
 	{Path: "lockout.window", Meaning: "The window in which failures are counted."},
 	{Path: "lockout.duration", Meaning: "How long the guessable factors stay locked (passkeys and magic links still work)."},
 	{Path: "signing.alg", Meaning: "ID token signing algorithm: `RS256` or `ES256`; both keys are published during a switch."},
