@@ -58,6 +58,15 @@ func (p *Passkeys) notify(r *http.Request, u *store.User, title, detail string) 
 		When: p.Account.Now().UTC(), IP: web.ClientIP(r)})
 }
 
+// PasskeyAdded mails u the notice that pk was added. It implements
+// login.PasskeyNotifier, so a passkey added inside a sign-in is announced
+// by the same letter as one added here.
+func (p *Passkeys) PasskeyAdded(r *http.Request, u *store.User, pk *store.Passkey) {
+	p.notify(r, u, "A passkey was added to your account", "A passkey named "+quote(pk.Name)+" was added: it can now sign in to your account.")
+}
+
+var _ login.PasskeyNotifier = (*Passkeys)(nil)
+
 // Passkey page routes.
 const (
 	PasskeysPath       = "/account/passkeys"
@@ -215,7 +224,7 @@ func (p *Passkeys) finish(w http.ResponseWriter, r *http.Request) {
 		kind = "device-bound"
 	}
 	p.Account.Audit(r, v.User.ID, "passkey.added", "passkey="+pk.ID+" name="+quote(pk.Name)+" "+kind)
-	p.notify(r, v.User, "A passkey was added to your account", "A passkey named "+quote(pk.Name)+" was added: it can now sign in to your account.")
+	p.PasskeyAdded(r, v.User, pk)
 	web.WriteJSON(w, http.StatusOK, struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`

@@ -20,6 +20,13 @@ type Registrar interface {
 	FinishRegistration(ctx context.Context, u *store.User, fl *Flow, name string, credential []byte) (*store.Passkey, error)
 }
 
+// PasskeyNotifier mails the owner of a passkey just added (account.Passkeys
+// implements it): a passkey added inside a sign-in gets the same security
+// notice as one added on /account/passkeys, from the same code.
+type PasskeyNotifier interface {
+	PasskeyAdded(r *http.Request, u *store.User, pk *store.Passkey)
+}
+
 // In-flow passkey registration routes (JSON, called by passkey.js).
 const (
 	enrollPasskeyBegin  = "/login/enroll/passkey/begin"
@@ -134,6 +141,9 @@ func (p *Pages) enrollPasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.audit(ctx, r, u.ID, "passkey.added", "passkey="+pk.ID+" during sign-in")
+	if p.PasskeyNotices != nil {
+		p.PasskeyNotices.PasskeyAdded(r, u, pk)
+	}
 	web.WriteJSON(w, http.StatusOK, struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`

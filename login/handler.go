@@ -35,6 +35,9 @@ type Pages struct {
 	// Passkeys registers a passkey inside a sign-in that needs phr/phrh;
 	// nil when passkeys are off.
 	Passkeys Registrar
+	// PasskeyNotices mails the owner of a passkey registered inside a
+	// sign-in; nil sends nothing.
+	PasskeyNotices PasskeyNotifier
 }
 
 // Enroller sets up a factor for the flow's user inside the sign-in, when

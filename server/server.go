@@ -247,6 +247,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	if passkeys != nil {
 		pkPages := &account.Passkeys{Account: acct, Ceremonies: passkeys, Store: st, Postman: postman}
 		pkPages.Mount(r)
+		pages.PasskeyNotices = pkPages
 		pages.AfterLogin = pkPages.Suggest
 		(&passkey.Endpoints{Factor: passkeys, Flows: flows, Kit: kit, Log: log}).Mount(r)
 	}
