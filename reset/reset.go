@@ -18,13 +18,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/mail"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
+	"latchkey/emailproof"
 	"latchkey/login"
 	"latchkey/login/magiclink"
 	"latchkey/login/password"
@@ -62,20 +61,13 @@ type Handler struct {
 	Factors interface {
 		Request(ctx context.Context, userID, ip string) (*store.FactorRecovery, error)
 	}
-}
 
-// stateKey is where the flow keeps a proven address until the new password
-// is set.
-const stateKey login.Method = "recover"
+	steps *emailproof.Steps
+}
 
 // askedKey is where the flow keeps the address a code was last mailed for:
 // a typed code counts toward that account's lockout.
 const askedKey login.Method = "recover-asked"
-
-type proven struct {
-	Email string    `json:"email"`
-	At    time.Time `json:"at"`
-}
 
 type view struct {
 	Step    string
@@ -90,11 +82,21 @@ type view struct {
 
 // Mount registers the routes.
 func (h *Handler) Mount(r *mux.Router) {
+	// The proven address waits in the flow under "recover" until the new
+	// password is set.
+	h.steps = &emailproof.Steps{Pages: h.Pages, Proofs: h.Proofs, Purpose: magiclink.PurposeRecover, Name: "recover",
+		// A finished flow is not one to reset a password in.
+		Usable:       func(fl *login.Flow) bool { return !fl.LoginDone },
+		NoLinkAdvice: "Ask for a new one on the sign-in page (\"Forgot password?\").",
+		Show: func(w http.ResponseWriter, browser, scope, step, token string) {
+			title := map[string]string{"confirm": "Choose a new password", "elsewhere": "Open the link where you asked"}[step]
+			h.render(w, http.StatusOK, browser, scope, title, "", view{Step: step, Token: token})
+		}}
 	r.HandleFunc("/recover", h.show).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/recover", h.request).Methods(http.MethodPost)
 	r.HandleFunc("/recover/code", h.code).Methods(http.MethodPost)
-	r.HandleFunc("/recover/link", h.linkPage).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/recover/link", h.link).Methods(http.MethodPost)
+	r.HandleFunc("/recover/link", h.steps.LinkPage).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/recover/link", h.steps.Link).Methods(http.MethodPost)
 	r.HandleFunc("/recover/password", h.passwordPage).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/recover/password", h.setPassword).Methods(http.MethodPost)
 	r.HandleFunc("/recover/factors", h.factors).Methods(http.MethodPost)
@@ -104,15 +106,12 @@ func (h *Handler) Mount(r *mux.Router) {
 // removed after recovery.delay. The proof stays for setting the password.
 func (h *Handler) factors(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		h.Pages.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return
-	}
-	fl, browser, ok := h.flow(w, r)
+	fl, browser, ok := h.steps.PostedFlow(w, r)
 	if !ok {
 		return
 	}
-	email, ok := h.provenEmail(fl)
+	p, ok := h.steps.ProvenOf(fl)
+	email := p.Email
 	if !ok || h.Factors == nil || !h.Pages.Kit.CheckCSRF(r, fl.ID) {
 		h.Pages.Expired(w, login.ErrFlowNotFound)
 		return
@@ -124,7 +123,7 @@ func (h *Handler) factors(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := h.Factors.Request(ctx, u.ID, web.ClientIP(r))
 	if err != nil {
-		h.unavailable(w, r, err)
+		h.steps.Unavailable(w, r, err)
 		return
 	}
 	h.Pages.Render.Render(w, http.StatusOK, "recover", templates.Page{Title: "Second-factor removal requested",
@@ -138,27 +137,12 @@ func (h *Handler) render(w http.ResponseWriter, status int, browser, scope, titl
 		CSRF: h.Pages.Kit.CSRFToken(browser, scope), Data: v})
 }
 
-// flow loads the browser's flow; a flow already tied to a user (step-up,
-// re-authentication) or finished is not one to reset a password in.
-func (h *Handler) flow(w http.ResponseWriter, r *http.Request) (*login.Flow, string, bool) {
-	browser := h.Pages.Kit.BrowserID(w, r)
-	fl, err := h.Pages.Flows.Get(r.Context(), r.URL.Query().Get("flow"), browser)
-	if err == nil && (fl.UserID != "" || fl.LoginDone) {
-		err = login.ErrFlowNotFound
-	}
-	if err != nil {
-		h.Pages.Expired(w, err)
-		return nil, "", false
-	}
-	return fl, browser, true
-}
-
 func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("flow") == "" {
 		h.Pages.StartLocal(w, r, "/recover")
 		return
 	}
-	fl, browser, ok := h.flow(w, r)
+	fl, browser, ok := h.steps.Flow(w, r)
 	if !ok {
 		return
 	}
@@ -170,11 +154,7 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 // stored either way; the mail goes out in the background).
 func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		h.Pages.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return
-	}
-	fl, browser, ok := h.flow(w, r)
+	fl, browser, ok := h.steps.PostedFlow(w, r)
 	if !ok {
 		return
 	}
@@ -184,29 +164,22 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusForbidden, browser, fl.ID, "Forgot password", "This form expired. Please try again.", ask)
 		return
 	}
-	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 320 {
+	if !emailproof.ValidAddress(email) {
 		h.render(w, http.StatusBadRequest, browser, fl.ID, "Forgot password", "Enter a valid email address.", ask)
 		return
 	}
-	addrOK, ipOK, err := h.Proofs.Allow(ctx, magiclink.PurposeRecover, email, web.ClientIP(r))
-	if err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
-	if !ipOK {
-		h.render(w, http.StatusTooManyRequests, browser, fl.ID, "Forgot password", magiclink.ErrTooMany.Error(), ask)
-		return
-	}
 	sent := view{Step: "sent", FlowID: fl.ID, Email: email, Expires: magiclink.Human(h.Proofs.TTL)}
-	if !addrOK {
-		// Enough mails to this address lately: the same page, no mail.
+	if !h.steps.Allow(w, r, email, func(msg string) {
+		h.render(w, http.StatusTooManyRequests, browser, fl.ID, "Forgot password", msg, ask)
+	}, func() {
 		h.render(w, http.StatusOK, browser, fl.ID, "Check your email", "", sent)
+	}) {
 		return
 	}
 	now := h.Pages.Now().UTC()
 	iss, err := h.Proofs.Issue(ctx, magiclink.PurposeRecover, email, fl.ID, nil, now)
 	if err != nil {
-		h.unavailable(w, r, err)
+		h.steps.Unavailable(w, r, err)
 		return
 	}
 	// Kept for every address, known or not: the same write on both paths.
@@ -227,7 +200,7 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 			Link: h.Issuer + "/recover/link?t=" + url.QueryEscape(iss.Token), Code: iss.Code,
 			Expires: magiclink.Human(h.Proofs.TTL), IP: web.ClientIP(r), When: now})
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		h.unavailable(w, r, err)
+		h.steps.Unavailable(w, r, err)
 		return
 	}
 	// Audited for unknown addresses too (without a user): the same writes
@@ -239,11 +212,7 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 // code takes the code typed in the tab that asked.
 func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		h.Pages.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return
-	}
-	fl, browser, ok := h.flow(w, r)
+	fl, browser, ok := h.steps.PostedFlow(w, r)
 	if !ok {
 		return
 	}
@@ -263,7 +232,7 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 		case err == nil:
 			target = u.ID
 		case !errors.Is(err, store.ErrNotFound):
-			h.unavailable(w, r, err)
+			h.steps.Unavailable(w, r, err)
 			return
 		}
 	}
@@ -271,7 +240,7 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 	v, err := guard.Check(ctx, target, ip)
 	if err != nil {
 		if ctx.Err() == nil {
-			h.unavailable(w, r, err)
+			h.steps.Unavailable(w, r, err)
 		}
 		return
 	}
@@ -292,7 +261,7 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 			failTarget = "" // locked already: the IP alone counts
 		}
 		if err := guard.Failed(ctx, failTarget, ip); err != nil {
-			h.unavailable(w, r, err)
+			h.steps.Unavailable(w, r, err)
 			return
 		}
 		login.Record(ctx, h.Pages.Audit, h.Pages.Log, r, h.Pages.Now(), target, "password.reset_code_failed", "")
@@ -300,113 +269,33 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.unavailable(w, r, err)
+		h.steps.Unavailable(w, r, err)
 		return
 	}
 	// A right code does not clear the account's failures: the sign-in
 	// that completes after the new password does (login.Pages.Finish).
-	h.proven(w, r, fl.ID, browser, t)
-}
-
-// linkPage is what opening the mailed link shows: a button, so a mail
-// scanner's GET uses nothing. In a browser other than the one that asked,
-// it says to type the code there instead.
-func (h *Handler) linkPage(w http.ResponseWriter, r *http.Request) {
-	browser := h.Pages.Kit.BrowserID(w, r)
-	token := r.URL.Query().Get("t")
-	t, err := h.Proofs.Peek(r.Context(), magiclink.PurposeRecover, token)
-	if err != nil {
-		h.noLink(w, r, err)
-		return
-	}
-	if _, err := h.Pages.Flows.Get(r.Context(), t.FlowID, browser); err != nil {
-		h.render(w, http.StatusOK, browser, "", "Open the link where you asked", "", view{Step: "elsewhere"})
-		return
-	}
-	h.render(w, http.StatusOK, browser, "recover-link", "Choose a new password", "", view{Step: "confirm", Token: token})
-}
-
-// link is the confirmation button: it uses the link, and only for the flow
-// of this browser.
-func (h *Handler) link(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		h.Pages.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return
-	}
-	browser := h.Pages.Kit.BrowserID(w, r)
-	token := r.URL.Query().Get("t")
-	if !h.Pages.Kit.CheckCSRF(r, "recover-link") {
-		h.Pages.Render.Error(w, http.StatusForbidden, "This page expired", "Open the link from the email again.")
-		return
-	}
-	peek, err := h.Proofs.Peek(ctx, magiclink.PurposeRecover, token)
-	if err != nil {
-		h.noLink(w, r, err)
-		return
-	}
-	if _, err := h.Pages.Flows.Get(ctx, peek.FlowID, browser); err != nil {
-		h.render(w, http.StatusOK, browser, "", "Open the link where you asked", "", view{Step: "elsewhere"})
-		return
-	}
-	t, err := h.Proofs.UseLink(ctx, magiclink.PurposeRecover, token, peek.FlowID)
-	if err != nil {
-		h.noLink(w, r, err)
-		return
-	}
-	h.proven(w, r, t.FlowID, browser, t)
-}
-
-// proven records the proven address in the flow and asks for the password.
-func (h *Handler) proven(w http.ResponseWriter, r *http.Request, flowID, browser string, t *store.EmailToken) {
-	_, err := h.Pages.Flows.Apply(r.Context(), flowID, browser, func(fl *login.Flow) error {
-		return fl.SetState(stateKey, proven{Email: t.Email, At: h.Pages.Now().UTC()})
-	})
-	if err != nil {
-		h.Pages.Expired(w, err)
-		return
-	}
-	http.Redirect(w, r, "/recover/password?flow="+url.QueryEscape(flowID), http.StatusSeeOther)
-}
-
-// provenEmail returns the address the flow proved, within the proof's TTL.
-func (h *Handler) provenEmail(fl *login.Flow) (string, bool) {
-	var p proven
-	ok, err := fl.GetState(stateKey, &p)
-	if err != nil || !ok || p.Email == "" || h.Pages.Now().UTC().Sub(p.At) > h.Proofs.TTL {
-		return "", false
-	}
-	return p.Email, true
+	h.steps.Prove(w, r, fl.ID, browser, t)
 }
 
 func (h *Handler) passwordPage(w http.ResponseWriter, r *http.Request) {
-	fl, browser, ok := h.flow(w, r)
+	fl, browser, p, ok := h.steps.ProvenFlow(w, r)
 	if !ok {
 		return
 	}
-	email, ok := h.provenEmail(fl)
-	if !ok {
-		h.Pages.Expired(w, login.ErrFlowNotFound)
-		return
-	}
+	email := p.Email
 	h.render(w, http.StatusOK, browser, fl.ID, "Choose a new password", "", view{Step: "password", FlowID: fl.ID, Email: email, Factors: h.Factors != nil})
 }
 
 func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		h.Pages.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !h.steps.Form(w, r) {
 		return
 	}
-	fl, browser, ok := h.flow(w, r)
+	fl, browser, p, ok := h.steps.ProvenFlow(w, r)
 	if !ok {
 		return
 	}
-	email, ok := h.provenEmail(fl)
-	if !ok {
-		h.Pages.Expired(w, login.ErrFlowNotFound)
-		return
-	}
+	email := p.Email
 	v := view{Step: "password", FlowID: fl.ID, Email: email}
 	if !h.Pages.Kit.CheckCSRF(r, fl.ID) {
 		h.render(w, http.StatusForbidden, browser, fl.ID, "Choose a new password", "This form expired. Please try again.", v)
@@ -437,10 +326,10 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {
 	// refresh tokens die. Ending sessions (back-channel calls) and the mail
 	// run after the commit.
 	_, err = h.Pages.Flows.Update(ctx, fl.ID, browser, func(tx context.Context, fl *login.Flow) ([]login.AfterCommit, error) {
-		if _, ok := h.provenEmail(fl); !ok {
+		if _, ok := h.steps.ProvenOf(fl); !ok {
 			return nil, login.ErrFlowNotFound
 		}
-		delete(fl.State, stateKey)
+		delete(fl.State, h.steps.StateKey())
 		if err := h.Users.SetPasswordHash(tx, u.ID, hash); err != nil {
 			return nil, err
 		}
@@ -474,25 +363,10 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.unavailable(w, r, err)
+		h.steps.Unavailable(w, r, err)
 		return
 	}
 	login.Record(ctx, h.Pages.Audit, h.Pages.Log, r, now, u.ID, "password.reset", "by email; sessions ended, refresh tokens revoked")
 	twoFA := h.TwoFA != nil && h.TwoFA(ctx, u.ID)
 	h.render(w, http.StatusOK, browser, fl.ID, "Password changed", "", view{Step: "done", FlowID: fl.ID, TwoFA: twoFA})
-}
-
-func (h *Handler) noLink(w http.ResponseWriter, r *http.Request, err error) {
-	if !errors.Is(err, magiclink.ErrNoProof) {
-		h.unavailable(w, r, err)
-		return
-	}
-	h.Pages.Render.Error(w, http.StatusBadRequest, "This link is not valid",
-		"It was already used, expired, or a newer email replaced it. Ask for a new one on the sign-in page (\"Forgot password?\").")
-}
-
-// unavailable answers a failing database: 503, never a false success.
-func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	h.Pages.Log.ErrorContext(r.Context(), "recover", "path", r.URL.Path, "err", err)
-	h.Pages.Render.Error(w, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
 }

@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/mail"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
+	"latchkey/emailproof"
 	"latchkey/login"
 	"latchkey/login/magiclink"
 	"latchkey/login/password"
@@ -36,6 +35,8 @@ type Handler struct {
 	Postman *lkmail.Postman
 	// Issuer is the absolute base URL links in mails start with.
 	Issuer string
+
+	steps *emailproof.Steps
 }
 
 // Mount registers the routes:
@@ -45,23 +46,22 @@ type Handler struct {
 //	GET|POST /signup/link?t=TOKEN     the mailed link: a confirmation page, then its button
 //	GET|POST /signup/password?flow=ID the password, once the address is proven
 func (h *Handler) Mount(r *mux.Router) {
+	// The proven address (and the name given) waits in the flow under
+	// "signup" until the password is set.
+	h.steps = &emailproof.Steps{Pages: h.Pages, Proofs: h.Proofs, Purpose: magiclink.PurposeSignup, Name: "signup",
+		// Step-ups and re-authentications are for an existing account.
+		Usable:       (*login.Flow).CanLogin,
+		NoLinkAdvice: "Start the sign-up again.",
+		Show: func(w http.ResponseWriter, browser, scope, step, token string) {
+			h.render(w, http.StatusOK, browser, scope, "", view{Step: step, Token: token})
+		}}
 	r.HandleFunc("/signup", h.show).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/signup", h.request).Methods(http.MethodPost)
 	r.HandleFunc("/signup/code", h.code).Methods(http.MethodPost)
-	r.HandleFunc("/signup/link", h.linkPage).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/signup/link", h.link).Methods(http.MethodPost)
+	r.HandleFunc("/signup/link", h.steps.LinkPage).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/signup/link", h.steps.Link).Methods(http.MethodPost)
 	r.HandleFunc("/signup/password", h.passwordPage).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/signup/password", h.create).Methods(http.MethodPost)
-}
-
-// stateKey keeps the proven address (and the name given) in the flow until
-// the password is set.
-const stateKey login.Method = "signup"
-
-type proven struct {
-	Email string    `json:"email"`
-	Name  string    `json:"name,omitempty"`
-	At    time.Time `json:"at"`
 }
 
 type view struct {
@@ -87,34 +87,12 @@ func (h *Handler) render(w http.ResponseWriter, status int, browser, scope, msg 
 		CSRF: h.Pages.Kit.CSRFToken(browser, scope), Data: v})
 }
 
-func (h *Handler) flow(w http.ResponseWriter, r *http.Request) (*login.Flow, string, bool) {
-	browser := h.Pages.Kit.BrowserID(w, r)
-	fl, err := h.Pages.Flows.Get(r.Context(), r.URL.Query().Get("flow"), browser)
-	if err == nil && (fl.UserID != "" || !fl.CanLogin()) {
-		// Step-ups and re-authentications are for an existing account.
-		err = login.ErrFlowNotFound
-	}
-	if err != nil {
-		h.Pages.Expired(w, err)
-		return nil, "", false
-	}
-	return fl, browser, true
-}
-
-func (h *Handler) form(w http.ResponseWriter, r *http.Request) bool {
-	if err := r.ParseForm(); err != nil {
-		h.Pages.Render.Error(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return false
-	}
-	return true
-}
-
 func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("flow") == "" {
 		h.Pages.StartLocal(w, r, "/signup")
 		return
 	}
-	fl, browser, ok := h.flow(w, r)
+	fl, browser, ok := h.steps.Flow(w, r)
 	if !ok {
 		return
 	}
@@ -126,10 +104,7 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 // same either way: the mail, not the page, tells an existing user.
 func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !h.form(w, r) {
-		return
-	}
-	fl, browser, ok := h.flow(w, r)
+	fl, browser, ok := h.steps.PostedFlow(w, r)
 	if !ok {
 		return
 	}
@@ -139,7 +114,7 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusForbidden, browser, fl.ID, "This form expired. Please try again.", ask)
 		return
 	}
-	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 320 {
+	if !emailproof.ValidAddress(email) {
 		h.render(w, http.StatusBadRequest, browser, fl.ID, "Enter a valid email address.", ask)
 		return
 	}
@@ -148,30 +123,24 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusBadRequest, browser, fl.ID, "Your name is "+err.Error()+".", ask)
 		return
 	}
-	addrOK, ipOK, err := h.Proofs.Allow(ctx, magiclink.PurposeSignup, email, web.ClientIP(r))
-	if err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
-	if !ipOK {
-		h.render(w, http.StatusTooManyRequests, browser, fl.ID, magiclink.ErrTooMany.Error(), ask)
-		return
-	}
 	sent := view{Step: "sent", FlowID: fl.ID, Email: email, Expires: magiclink.Human(h.Proofs.TTL)}
-	if !addrOK {
+	if !h.steps.Allow(w, r, email, func(msg string) {
+		h.render(w, http.StatusTooManyRequests, browser, fl.ID, msg, ask)
+	}, func() {
 		h.render(w, http.StatusOK, browser, fl.ID, "", sent)
+	}) {
 		return
 	}
 	now := h.Pages.Now().UTC()
-	data, _ := json.Marshal(proven{Email: email, Name: name})
+	data, _ := json.Marshal(emailproof.Proven{Email: email, Name: name})
 	iss, err := h.Proofs.Issue(ctx, magiclink.PurposeSignup, email, fl.ID, data, now)
 	if err != nil {
-		h.unavailable(w, r, err)
+		h.steps.Unavailable(w, r, err)
 		return
 	}
 	u, err := h.Users.UserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		h.unavailable(w, r, err)
+		h.steps.Unavailable(w, r, err)
 		return
 	}
 	vars := lkmail.Vars{Expires: magiclink.Human(h.Proofs.TTL), IP: web.ClientIP(r), When: now}
@@ -189,10 +158,7 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !h.form(w, r) {
-		return
-	}
-	fl, browser, ok := h.flow(w, r)
+	fl, browser, ok := h.steps.PostedFlow(w, r)
 	if !ok {
 		return
 	}
@@ -207,86 +173,15 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.unavailable(w, r, err)
+		h.steps.Unavailable(w, r, err)
 		return
 	}
-	h.proven(w, r, fl.ID, browser, t)
-}
-
-func (h *Handler) linkPage(w http.ResponseWriter, r *http.Request) {
-	browser := h.Pages.Kit.BrowserID(w, r)
-	token := r.URL.Query().Get("t")
-	t, err := h.Proofs.Peek(r.Context(), magiclink.PurposeSignup, token)
-	if err != nil {
-		h.noLink(w, r, err)
-		return
-	}
-	if _, err := h.Pages.Flows.Get(r.Context(), t.FlowID, browser); err != nil {
-		h.render(w, http.StatusOK, browser, "", "", view{Step: "elsewhere"})
-		return
-	}
-	h.render(w, http.StatusOK, browser, "signup-link", "", view{Step: "confirm", Token: token})
-}
-
-func (h *Handler) link(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if !h.form(w, r) {
-		return
-	}
-	browser := h.Pages.Kit.BrowserID(w, r)
-	token := r.URL.Query().Get("t")
-	if !h.Pages.Kit.CheckCSRF(r, "signup-link") {
-		h.Pages.Render.Error(w, http.StatusForbidden, "This page expired", "Open the link from the email again.")
-		return
-	}
-	peek, err := h.Proofs.Peek(ctx, magiclink.PurposeSignup, token)
-	if err != nil {
-		h.noLink(w, r, err)
-		return
-	}
-	if _, err := h.Pages.Flows.Get(ctx, peek.FlowID, browser); err != nil {
-		h.render(w, http.StatusOK, browser, "", "", view{Step: "elsewhere"})
-		return
-	}
-	t, err := h.Proofs.UseLink(ctx, magiclink.PurposeSignup, token, peek.FlowID)
-	if err != nil {
-		h.noLink(w, r, err)
-		return
-	}
-	h.proven(w, r, t.FlowID, browser, t)
-}
-
-func (h *Handler) proven(w http.ResponseWriter, r *http.Request, flowID, browser string, t *store.EmailToken) {
-	var p proven
-	_ = json.Unmarshal(t.Data, &p)
-	p.Email, p.At = t.Email, h.Pages.Now().UTC()
-	_, err := h.Pages.Flows.Apply(r.Context(), flowID, browser, func(fl *login.Flow) error {
-		return fl.SetState(stateKey, p)
-	})
-	if err != nil {
-		h.Pages.Expired(w, err)
-		return
-	}
-	http.Redirect(w, r, "/signup/password?flow="+url.QueryEscape(flowID), http.StatusSeeOther)
-}
-
-func (h *Handler) provenOf(fl *login.Flow) (proven, bool) {
-	var p proven
-	ok, err := fl.GetState(stateKey, &p)
-	if err != nil || !ok || p.Email == "" || h.Pages.Now().UTC().Sub(p.At) > h.Proofs.TTL {
-		return proven{}, false
-	}
-	return p, true
+	h.steps.Prove(w, r, fl.ID, browser, t)
 }
 
 func (h *Handler) passwordPage(w http.ResponseWriter, r *http.Request) {
-	fl, browser, ok := h.flow(w, r)
+	fl, browser, p, ok := h.steps.ProvenFlow(w, r)
 	if !ok {
-		return
-	}
-	p, ok := h.provenOf(fl)
-	if !ok {
-		h.Pages.Expired(w, login.ErrFlowNotFound)
 		return
 	}
 	h.render(w, http.StatusOK, browser, fl.ID, "", view{Step: "password", FlowID: fl.ID, Email: p.Email})
@@ -296,16 +191,11 @@ func (h *Handler) passwordPage(w http.ResponseWriter, r *http.Request) {
 // given and the password, and signs it in with the password factor.
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !h.form(w, r) {
+	if !h.steps.Form(w, r) {
 		return
 	}
-	fl, browser, ok := h.flow(w, r)
+	fl, browser, p, ok := h.steps.ProvenFlow(w, r)
 	if !ok {
-		return
-	}
-	p, ok := h.provenOf(fl)
-	if !ok {
-		h.Pages.Expired(w, login.ErrFlowNotFound)
 		return
 	}
 	v := view{Step: "password", FlowID: fl.ID, Email: p.Email}
@@ -329,13 +219,13 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	// The account and the flow change together: the proof leaves the flow
 	// (single use) as the account appears and signs in.
 	fl, err = h.Pages.Flows.Update(ctx, flowID, browser, func(tx context.Context, fl *login.Flow) ([]login.AfterCommit, error) {
-		if _, ok := h.provenOf(fl); !ok || fl.UserID != "" || !fl.CanLogin() {
+		if _, ok := h.steps.ProvenOf(fl); !ok || fl.UserID != "" || !fl.CanLogin() {
 			return nil, login.ErrFlowNotFound
 		}
 		if err := h.Users.CreateUser(tx, u); err != nil {
 			return nil, err
 		}
-		delete(fl.State, stateKey)
+		delete(fl.State, h.steps.StateKey())
 		return nil, fl.AddResult(res)
 	})
 	switch {
@@ -346,23 +236,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Expired(w, err)
 		return
 	case err != nil:
-		h.unavailable(w, r, err)
+		h.steps.Unavailable(w, r, err)
 		return
 	}
 	login.Record(ctx, h.Pages.Audit, h.Pages.Log, r, h.Pages.Now(), u.ID, "user.signup", "address proven by email")
 	h.Pages.Continue(w, r, fl, browser)
-}
-
-func (h *Handler) noLink(w http.ResponseWriter, r *http.Request, err error) {
-	if !errors.Is(err, magiclink.ErrNoProof) {
-		h.unavailable(w, r, err)
-		return
-	}
-	h.Pages.Render.Error(w, http.StatusBadRequest, "This link is not valid",
-		"It was already used, expired, or a newer email replaced it. Start the sign-up again.")
-}
-
-func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	h.Pages.Log.ErrorContext(r.Context(), "signup", "path", r.URL.Path, "err", err)
-	h.Pages.Render.Error(w, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
 }
