@@ -164,15 +164,11 @@ func (e *env) userList(ctx context.Context) error {
 
 // userUnlock lifts a lockout and forgets the account's failures.
 func (e *env) userUnlock(ctx context.Context, email string) error {
-	st, _, err := e.adminStore(ctx)
+	st, _, u, err := e.userStore(ctx, email, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, err := findUser(ctx, st, email)
-	if err != nil {
-		return err
-	}
 	if err := st.ClearLockout(ctx, lockout.AccountKey(u.ID)); err != nil {
 		return err
 	}
@@ -184,15 +180,11 @@ func (e *env) userUnlock(ctx context.Context, email string) error {
 }
 
 func (e *env) userDisable(ctx context.Context, email string) error {
-	st, sessions, err := e.adminStore(ctx)
+	st, sessions, u, err := e.userStore(ctx, email, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, err := findUser(ctx, st, email)
-	if err != nil {
-		return err
-	}
 	var ended int
 	err = st.Transaction(ctx, func(ctx context.Context) error {
 		var err error
@@ -309,15 +301,11 @@ func (e *env) keysRotate(ctx context.Context) error {
 // the user's TOTP, recovery codes and passkeys and ends their sessions and
 // tokens, all in one transaction, and audits it.
 func (e *env) userResetFactors(ctx context.Context, email string) error {
-	st, sessions, err := e.adminStore(ctx)
+	st, sessions, u, err := e.userStore(ctx, email, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, err := findUser(ctx, st, email)
-	if err != nil {
-		return err
-	}
 	var hadTOTP bool
 	var passkeys, ended int
 	err = st.Transaction(ctx, func(ctx context.Context) error {
@@ -336,6 +324,26 @@ func (e *env) userResetFactors(ctx context.Context, email string) error {
 func resetFactors(ctx context.Context, st *store.Store, sessions *login.Sessions, userID string) (hadTOTP bool, passkeys, ended int, err error) {
 	r, err := factorrecovery.Remove(ctx, st, sessions, userID, "by admin (cli)")
 	return r.TOTP, r.Passkeys, r.Sessions, err
+}
+
+// userStore opens the configured database for a command on the user the
+// EMAIL argument names, and finds that user; the caller closes the store.
+// admin opens it as adminStore does, with the login.Sessions that ends the
+// user's sessions (relying parties are told); otherwise sessions is nil.
+func (e *env) userStore(ctx context.Context, email string, admin bool) (st *store.Store, sessions *login.Sessions, u *store.User, err error) {
+	if admin {
+		st, sessions, err = e.adminStore(ctx)
+	} else {
+		st, err = e.configuredStore(ctx)
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if u, err = findUser(ctx, st, email); err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return st, sessions, u, nil
 }
 
 // findUser looks a user up by the EMAIL argument.

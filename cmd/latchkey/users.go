@@ -18,15 +18,11 @@ import (
 // userShow prints what an admin needs to help a user: the account, its
 // factors, its live sessions and its last 20 events.
 func (e *env) userShow(ctx context.Context, email string) error {
-	st, err := e.configuredStore(ctx)
+	st, _, u, err := e.userStore(ctx, email, false)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, err := findUser(ctx, st, email)
-	if err != nil {
-		return err
-	}
 	status := "active"
 	if u.Disabled {
 		status = "disabled"
@@ -79,15 +75,11 @@ func (e *env) userShow(ctx context.Context, email string) error {
 // userEnable undoes user disable: the user can sign in again (their
 // sessions and tokens ended at disable stay ended).
 func (e *env) userEnable(ctx context.Context, email string) error {
-	st, err := e.configuredStore(ctx)
+	st, _, u, err := e.userStore(ctx, email, false)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, err := findUser(ctx, st, email)
-	if err != nil {
-		return err
-	}
 	err = st.Transaction(ctx, func(ctx context.Context) error {
 		if err := st.SetUserDisabled(ctx, u.ID, false); err != nil {
 			return err
@@ -104,15 +96,11 @@ func (e *env) userEnable(ctx context.Context, email string) error {
 // userDelete ends the user's sessions (relying parties are told) and
 // removes the account and everything it holds; the address is free again.
 func (e *env) userDelete(ctx context.Context, email string) error {
-	st, sessions, err := e.adminStore(ctx)
+	st, sessions, u, err := e.userStore(ctx, email, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, err := findUser(ctx, st, email)
-	if err != nil {
-		return err
-	}
 	var ended int
 	err = st.Transaction(ctx, func(ctx context.Context) error {
 		var err error
@@ -160,15 +148,11 @@ func (e *env) userSetPassword(ctx context.Context, args []string) error {
 		return errors.New("--password-stdin: no password on standard input")
 	}
 	pw := strings.TrimRight(line, "\r\n")
-	st, sessions, err := e.adminStore(ctx)
+	st, sessions, u, err := e.userStore(ctx, email, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, err := findUser(ctx, st, email)
-	if err != nil {
-		return err
-	}
 	if err := password.CheckNew(pw, u.Email); err != nil {
 		return fmt.Errorf("password: %w", err)
 	}
