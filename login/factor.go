@@ -16,6 +16,11 @@ var ErrInvalid = errors.New("the details you entered are not correct")
 // enrolled, nothing pending).
 var ErrUnavailable = errors.New("this sign-in method is not available here")
 
+// ErrTooManyRequests means the client asked a factor too often lately
+// (the magic link's mails per IP): 429, the step again with the error's
+// text, as /signup and /recover answer their limits.
+var ErrTooManyRequests = errors.New("too many requests; wait a few minutes and try again")
+
 // ErrBusy means the server is at its limit for a costly check (password
 // hashing) and the request could not be served in time: 503, try again.
 var ErrBusy = errors.New("too many sign-ins at once; please try again in a moment")

@@ -380,19 +380,25 @@ func (p *Pages) countFailure(w http.ResponseWriter, r *http.Request, fl *Flow, b
 func (p *Pages) challenge(w http.ResponseWriter, r *http.Request, c Challenger, fl *Flow, browser string) {
 	ctx := r.Context()
 	var view any
-	fl, err := p.Flows.Update(ctx, fl.ID, browser, func(ctx context.Context, fl *Flow) ([]AfterCommit, error) {
+	updated, err := p.Flows.Update(ctx, fl.ID, browser, func(ctx context.Context, fl *Flow) ([]AfterCommit, error) {
 		v, after, err := c.Challenge(ctx, fl, r)
 		view = v
 		return after, err
 	})
 	if err != nil {
-		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrUnavailable) {
+		// Nothing was stored: the step again, from the flow as it was
+		// (Update returns none on an error).
+		switch {
+		case errors.Is(err, ErrTooManyRequests):
+			p.renderStep(w, r, http.StatusTooManyRequests, fl, browser, err.Error())
+		case errors.Is(err, ErrInvalid) || errors.Is(err, ErrUnavailable):
 			p.renderStep(w, r, http.StatusBadRequest, fl, browser, err.Error())
-			return
+		default:
+			p.fail(w, r, err)
 		}
-		p.fail(w, r, err)
 		return
 	}
+	fl = updated
 	page, _ := view.(ChallengeView)
 	if page.Page == "" {
 		http.Redirect(w, r, "/login?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)

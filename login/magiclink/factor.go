@@ -110,6 +110,16 @@ type formError string
 func (e formError) Error() string        { return string(e) }
 func (e formError) Is(target error) bool { return target == login.ErrUnavailable }
 
+// tooMany is the per-IP limit's refusal: the page says ErrTooMany, the
+// login pages answer it 429 (login.ErrTooManyRequests). It comes before
+// the address is looked at, so it is the same for every address.
+type tooMany struct{}
+
+func (tooMany) Error() string { return ErrTooMany.Error() }
+func (tooMany) Is(target error) bool {
+	return target == login.ErrTooManyRequests || target == ErrTooMany
+}
+
 // Challenge implements login.Challenger: it stores a new proof for the
 // address (whether or not it has an account, so the work is the same) and
 // mails it after the commit to an account that exists. The answer is the
@@ -131,7 +141,7 @@ func (f *Factor) Challenge(ctx context.Context, fl *login.Flow, r *http.Request)
 		return nil, nil, err
 	}
 	if !ipOK {
-		return nil, nil, formError(ErrTooMany.Error())
+		return nil, nil, tooMany{}
 	}
 	now := time.Now().UTC()
 	if f.Pages != nil && f.Pages.Now != nil {
