@@ -21,7 +21,6 @@ const SessionCookie = "lk_session"
 type SessionStore interface {
 	CreateSession(ctx context.Context, s *store.Session) error
 	GetSession(ctx context.Context, idHash string) (*store.Session, error)
-	UpdateSessionAuth(ctx context.Context, idHash string, data []byte, authTime, expiresAt time.Time) error
 	RevokeSession(ctx context.Context, idHash string) (bool, error)
 	ListUserSessions(ctx context.Context, userID string) ([]store.Session, error)
 	TouchSession(ctx context.Context, idHash string, olderThan time.Time) error

@@ -31,21 +31,6 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (*Session, error)
 	return &sess, nil
 }
 
-// UpdateSessionAuth records a step-up or re-authentication on a live session.
-func (s *Store) UpdateSessionAuth(ctx context.Context, idHash string, data []byte, authTime, expiresAt time.Time) error {
-	now := s.Now()
-	res := s.conn(ctx).Model(&Session{}).Where("id_hash = ? AND revoked_at IS NULL AND expires_at > ?", idHash, now).
-		Updates(map[string]any{"data": data, "auth_time": authTime.UTC(), "expires_at": expiresAt.UTC(),
-			"last_seen_at": now, "updated_at": now})
-	if res.Error != nil {
-		return fmt.Errorf("update session: %w", res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return nil
-}
-
 // RevokeSession ends one session; it reports whether it was live.
 func (s *Store) RevokeSession(ctx context.Context, idHash string) (bool, error) {
 	res := s.conn(ctx).Model(&Session{}).Where("id_hash = ? AND revoked_at IS NULL", idHash).Update("revoked_at", s.Now())
@@ -53,15 +38,6 @@ func (s *Store) RevokeSession(ctx context.Context, idHash string) (bool, error) 
 		return false, fmt.Errorf("revoke session: %w", res.Error)
 	}
 	return res.RowsAffected > 0, nil
-}
-
-// RevokeUserSessions ends every session of a user.
-func (s *Store) RevokeUserSessions(ctx context.Context, userID string) error {
-	err := s.conn(ctx).Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", s.Now()).Error
-	if err != nil {
-		return fmt.Errorf("revoke sessions: %w", err)
-	}
-	return nil
 }
 
 // ListUserSessions returns a user's live sessions, newest first.
