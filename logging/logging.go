@@ -25,7 +25,8 @@ func New(w io.Writer, level, format string) (*Output, *slog.Logger, error) {
 	if err := o.Set(level, format); err != nil {
 		return nil, nil, err
 	}
-	return o, slog.New(&handler{out: o}), nil
+	return o, slog.New(&handler{root: o.current,
+		enabled: func(_ context.Context, l slog.Level) bool { return l >= o.level.Level() }}), nil
 }
 
 // Set changes the level and the format of every logger made from o.
@@ -59,40 +60,61 @@ func (o *Output) current() slog.Handler {
 	return o.base
 }
 
-// handler defers to the Output's current handler, replaying the attributes
-// and groups it was derived with.
+// handler defers to a root handler (the Output's current one, or a fixed
+// one for ContextHandler), replaying the attributes and groups it was
+// derived with, and adds request_id from the record's context. The ID goes
+// on the root, before the replayed groups, so it is a top-level field of
+// every line (never "group.request_id"), where a search for one request's
+// lines finds it.
 type handler struct {
-	out *Output
-	ops []func(slog.Handler) slog.Handler
+	root    func() slog.Handler
+	enabled func(ctx context.Context, l slog.Level) bool
+	ops     []func(slog.Handler) slog.Handler
+	groups  bool // some op is a WithGroup
 }
 
-func (h *handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.out.level.Level() }
+func (h *handler) Enabled(ctx context.Context, l slog.Level) bool { return h.enabled(ctx, l) }
 
 func (h *handler) Handle(ctx context.Context, r slog.Record) error {
-	base := h.out.current()
+	base := h.root()
+	id := RequestID(ctx)
+	if id != "" && h.groups {
+		base = base.WithAttrs([]slog.Attr{slog.String(RequestIDKey, id)})
+	}
 	for _, op := range h.ops {
 		base = op(base)
 	}
-	if id := RequestID(ctx); id != "" {
+	if id != "" && !h.groups {
+		// Without groups the record's own attributes are top-level too,
+		// and cheaper than a derived handler per record.
 		r = r.Clone()
-		r.AddAttrs(slog.String("request_id", id))
+		r.AddAttrs(slog.String(RequestIDKey, id))
 	}
 	return base.Handle(ctx, r)
 }
 
-func (h *handler) with(op func(slog.Handler) slog.Handler) *handler {
+func (h *handler) with(op func(slog.Handler) slog.Handler, group bool) *handler {
 	ops := make([]func(slog.Handler) slog.Handler, len(h.ops), len(h.ops)+1)
 	copy(ops, h.ops)
-	return &handler{out: h.out, ops: append(ops, op)}
+	return &handler{root: h.root, enabled: h.enabled, ops: append(ops, op), groups: h.groups || group}
 }
 
 func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
-	return h.with(func(b slog.Handler) slog.Handler { return b.WithAttrs(as) })
+	if len(as) == 0 {
+		return h
+	}
+	return h.with(func(b slog.Handler) slog.Handler { return b.WithAttrs(as) }, false)
 }
 
 func (h *handler) WithGroup(name string) slog.Handler {
-	return h.with(func(b slog.Handler) slog.Handler { return b.WithGroup(name) })
+	if name == "" {
+		return h
+	}
+	return h.with(func(b slog.Handler) slog.Handler { return b.WithGroup(name) }, true)
 }
+
+// RequestIDKey is the field a request's ID is logged under.
+const RequestIDKey = "request_id"
 
 type ctxKey struct{}
 
@@ -108,20 +130,8 @@ func RequestID(ctx context.Context) string {
 }
 
 // ContextHandler wraps h so that records logged with a request's context
-// carry its request_id; for loggers not made by New (tests).
-func ContextHandler(h slog.Handler) slog.Handler { return ctxHandler{h} }
-
-type ctxHandler struct{ slog.Handler }
-
-func (c ctxHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := RequestID(ctx); id != "" {
-		r = r.Clone()
-		r.AddAttrs(slog.String("request_id", id))
-	}
-	return c.Handler.Handle(ctx, r)
+// carry its request_id, as a top-level field; for loggers not made by New
+// (tests).
+func ContextHandler(h slog.Handler) slog.Handler {
+	return &handler{root: func() slog.Handler { return h }, enabled: h.Enabled}
 }
-
-func (c ctxHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return ctxHandler{c.Handler.WithAttrs(as)}
-}
-func (c ctxHandler) WithGroup(n string) slog.Handler { return ctxHandler{c.Handler.WithGroup(n)} }

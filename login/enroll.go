@@ -69,7 +69,7 @@ func (p *Pages) enroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := p.Flows.Apply(ctx, fl.ID, browser, func(fl *Flow) error { return fl.AddResult(res) }); err != nil {
-		p.expired(w, err)
+		p.expired(w, r, err)
 		return
 	}
 	metrics.From(ctx).SignIn(string(e.Method()), metrics.Success)

@@ -96,7 +96,7 @@ func (p *Pages) show(w http.ResponseWriter, r *http.Request) {
 func (p *Pages) loginFlow(w http.ResponseWriter, r *http.Request, id, browser string) (*Flow, bool) {
 	fl, err := p.Flows.Get(r.Context(), id, browser)
 	if err != nil {
-		p.expired(w, err)
+		p.expired(w, r, err)
 		return nil, false
 	}
 	if fl.LoginDone && fl.Kind.signsIn() {
@@ -104,7 +104,7 @@ func (p *Pages) loginFlow(w http.ResponseWriter, r *http.Request, id, browser st
 		return nil, false
 	}
 	if !fl.CanLogin() {
-		p.expired(w, ErrWrongStep)
+		p.expired(w, r, ErrWrongStep)
 		return nil, false
 	}
 	return fl, true
@@ -121,8 +121,10 @@ func (p *Pages) StartLocal(w http.ResponseWriter, r *http.Request, page string) 
 	http.Redirect(w, r, page+"?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)
 }
 
-// Expired shows the page for a flow that cannot continue.
-func (p *Pages) Expired(w http.ResponseWriter, err error) { p.expired(w, err) }
+// Expired shows the page for a flow that cannot continue. A cause other
+// than ErrFlowNotFound is logged without the request's ID: with the request
+// at hand, pass such errors to Fail.
+func (p *Pages) Expired(w http.ResponseWriter, err error) { p.expired(w, nil, err) }
 
 // Fail logs err and shows a generic error page.
 func (p *Pages) Fail(w http.ResponseWriter, r *http.Request, err error) { p.fail(w, r, err) }
@@ -151,7 +153,7 @@ func (p *Pages) renderStep(w http.ResponseWriter, r *http.Request, status int, f
 			"The application asks for a stronger sign-in ("+d.Required.String()+") than your account can give. Add a passkey or authenticator app to your account first.")
 		return
 	case StepRefuse:
-		p.expired(w, ErrWrongStep)
+		p.expired(w, r, ErrWrongStep)
 		return
 	default:
 		p.Finish(w, r, fl, browser)
@@ -275,7 +277,7 @@ func (p *Pages) Complete(w http.ResponseWriter, r *http.Request, flowID, browser
 		return nil
 	})
 	if err != nil {
-		p.expired(w, err)
+		p.expired(w, r, err)
 		return
 	}
 	p.Continue(w, r, fl, browser)
@@ -294,7 +296,7 @@ func (p *Pages) Finish(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 			return
 		}
 		if cur == nil || cur.Hash != fl.SessionHash {
-			p.expired(w, ErrFlowNotFound)
+			p.expired(w, r, ErrFlowNotFound)
 			return
 		}
 	}
@@ -320,7 +322,7 @@ func (p *Pages) Finish(w http.ResponseWriter, r *http.Request, fl *Flow, browser
 		return fl.FinishLogin(sess.Hash, fl.Results)
 	})
 	if err != nil {
-		p.expired(w, err)
+		p.expired(w, r, err)
 		return
 	}
 	p.audit(ctx, r, fl.UserID, "login.succeeded", "amr="+strings.Join(AMR(fl.Results), " ")+" acr="+ACR(fl.Results).String())
@@ -365,7 +367,7 @@ func (p *Pages) countFailure(w http.ResponseWriter, r *http.Request, fl *Flow, b
 		return nil
 	})
 	if err != nil {
-		p.expired(w, err)
+		p.expired(w, r, err)
 		return nil, false
 	}
 	if p.MaxFailures > 0 && updated.Failures >= p.MaxFailures {
@@ -469,7 +471,7 @@ func (p *Pages) Continue(w http.ResponseWriter, r *http.Request, fl *Flow, brows
 	case StepLogin, StepEnroll:
 		http.Redirect(w, r, "/login?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)
 	case StepRefuse:
-		p.expired(w, ErrWrongStep)
+		p.expired(w, r, ErrWrongStep)
 	default:
 		p.Finish(w, r, fl, browser)
 	}
@@ -491,11 +493,17 @@ func (p *Pages) account(ctx context.Context, r *http.Request, fl *Flow) string {
 	return id
 }
 
-func (p *Pages) expired(w http.ResponseWriter, err error) {
+// expired answers a flow that cannot be used; r (nil from Expired) gives
+// the log line its request_id.
+func (p *Pages) expired(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.Is(err, ErrFlowNotFound) {
 		// Not an expired flow: the database failed, and the user should
 		// retry rather than start over.
-		p.Log.Error("login flow", "err", err)
+		ctx := context.Background()
+		if r != nil {
+			ctx = r.Context()
+		}
+		p.Log.ErrorContext(ctx, "login flow", "err", err)
 		p.Render.Error(w, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
 		return
 	}

@@ -330,6 +330,6 @@ func Record(ctx context.Context, au Auditor, log *slog.Logger, r *http.Request, 
 		if log == nil {
 			log = slog.Default()
 		}
-		log.Error("audit", "event", event, "err", err)
+		log.ErrorContext(ctx, "audit", "event", event, "err", err)
 	}
 }

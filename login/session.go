@@ -112,7 +112,7 @@ func (s *Sessions) Current(ctx context.Context, r *http.Request) (*Session, erro
 		// Only for the account page's "last seen": a failure is no reason
 		// to refuse the session.
 		if err := s.Store.TouchSession(ctx, sess.Hash, now.Add(-lastSeenEvery)); err != nil && s.Log != nil {
-			s.Log.Warn("session last seen", "err", err)
+			s.Log.WarnContext(ctx, "session last seen", "err", err)
 		}
 	}
 	return sess, nil

@@ -36,7 +36,7 @@ func (b *Background) Send(ctx context.Context, m Message) error {
 			b.Count(OutcomeFailed)
 		}
 		if b.Log != nil {
-			b.Log.Error("mail dropped: too many messages in flight", "subject", m.Subject, "limit", cap(b.sem))
+			b.Log.ErrorContext(ctx, "mail dropped: too many messages in flight", "subject", m.Subject, "limit", cap(b.sem))
 		}
 		return errBusy
 	}

@@ -180,7 +180,7 @@ func (p *Postman) Send(ctx context.Context, kind Kind, to string, v Vars) error 
 		err = p.Mailer.Send(ctx, m)
 	}
 	if err != nil && p.Log != nil {
-		p.Log.Error("mail not sent", "kind", string(kind), "err", err)
+		p.Log.ErrorContext(ctx, "mail not sent", "kind", string(kind), "err", err)
 	}
 	return err
 }

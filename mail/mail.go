@@ -27,7 +27,7 @@ type Log struct {
 }
 
 // Send implements Mailer.
-func (l *Log) Send(_ context.Context, m Message) error {
-	l.Log.Info("mail (smtp_url: log)", "from", l.From, "to", m.To, "subject", m.Subject, "body", m.Text)
+func (l *Log) Send(ctx context.Context, m Message) error {
+	l.Log.InfoContext(ctx, "mail (smtp_url: log)", "from", l.From, "to", m.To, "subject", m.Subject, "body", m.Text)
 	return nil
 }

@@ -122,7 +122,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 			return nil
 		}
 		last := i >= attempts || permanent(err) || ctx.Err() != nil
-		s.logger().Warn("mail delivery failed", "server", s.Redacted(), "subject", m.Subject,
+		s.logger().WarnContext(ctx, "mail delivery failed", "server", s.Redacted(), "subject", m.Subject,
 			"attempt", i, "of", attempts, "final", last, "err", err)
 		if last {
 			s.count(OutcomeFailed)

@@ -270,7 +270,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
 		defer cancel()
 		if err := st.Ready(ctx); err != nil {
-			log.Warn("not ready", "err", err)
+			log.WarnContext(r.Context(), "not ready", "err", err)
 			w.Header().Set("Cache-Control", "no-store")
 			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
 			return

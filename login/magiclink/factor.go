@@ -175,7 +175,7 @@ func (f *Factor) Challenge(ctx context.Context, fl *login.Flow, r *http.Request)
 	}
 	send := func(ctx context.Context) {
 		if err := f.Postman.Mailer.Send(ctx, m); err != nil {
-			f.log().Error("magic link mail", "err", err)
+			f.log().ErrorContext(ctx, "magic link mail", "err", err)
 		}
 	}
 	return nil, []login.AfterCommit{send}, nil

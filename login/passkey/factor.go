@@ -231,7 +231,7 @@ func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, err
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes([]byte(raw))
 	if err != nil {
-		return login.Result{}, f.refuse(a, "parse assertion", err)
+		return login.Result{}, f.refuse(ctx, a, "parse assertion", err)
 	}
 
 	var u *user
@@ -244,11 +244,11 @@ func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, err
 		}
 	} else {
 		if a.Flow.UserID == "" {
-			return login.Result{}, f.refuse(a, "assertion for a user the flow does not know", nil)
+			return login.Result{}, f.refuse(ctx, a, "assertion for a user the flow does not know", nil)
 		}
 		u, err = f.loadUser(ctx, a.Flow.UserID, false)
 		if errors.Is(err, store.ErrNotFound) {
-			return login.Result{}, f.refuse(a, "load user", err)
+			return login.Result{}, f.refuse(ctx, a, "load user", err)
 		}
 		if err != nil {
 			return login.Result{}, err
@@ -256,14 +256,14 @@ func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, err
 		cred, err = f.wa.ValidateLogin(u, session, parsed)
 	}
 	if err != nil {
-		return login.Result{}, f.refuse(a, "validate assertion", err)
+		return login.Result{}, f.refuse(ctx, a, "validate assertion", err)
 	}
 	if u.user.Disabled {
-		return login.Result{}, f.refuse(a, "disabled user", nil)
+		return login.Result{}, f.refuse(ctx, a, "disabled user", nil)
 	}
 	row := u.row(cred.ID)
 	if row == nil {
-		return login.Result{}, f.refuse(a, "credential vanished", nil)
+		return login.Result{}, f.refuse(ctx, a, "credential vanished", nil)
 	}
 	// A pointer, not a copy: built with -race and optimizations (Go
 	// 1.26.8), reads of Flags from a copy of this struct came back without
@@ -280,7 +280,7 @@ func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, err
 		// very assertion (a replay) or a higher counter (a clone).
 		cur, lerr := f.Store.PasskeyByCredentialID(ctx, row.CredentialID)
 		if lerr == nil && cur.LastChallenge == web.Hash(session.Challenge) {
-			return login.Result{}, f.refuse(a, "assertion replayed", nil)
+			return login.Result{}, f.refuse(ctx, a, "assertion replayed", nil)
 		}
 		f.cloneDetected(ctx, a, row, data.Counter)
 		return login.Result{}, fmt.Errorf("%w: this passkey was refused", login.ErrInvalid)
@@ -299,7 +299,7 @@ func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, err
 
 // refuse logs why an assertion failed (for the admin) and returns the
 // user's one answer.
-func (f *Factor) refuse(a login.Attempt, what string, err error) error {
+func (f *Factor) refuse(ctx context.Context, a login.Attempt, what string, err error) error {
 	attrs := []any{"flow", a.Flow.ID, "reason", what}
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
@@ -307,13 +307,13 @@ func (f *Factor) refuse(a login.Attempt, what string, err error) error {
 	} else if err != nil {
 		attrs = append(attrs, "err", err)
 	}
-	f.Log.Info("passkey refused", attrs...)
+	f.Log.InfoContext(ctx, "passkey refused", attrs...)
 	return fmt.Errorf("%w: this passkey could not be verified", login.ErrInvalid)
 }
 
 func (f *Factor) cloneDetected(ctx context.Context, a login.Attempt, row *store.Passkey, got uint32) {
 	detail := fmt.Sprintf("passkey=%s name=%q stored_count=%d asserted_count=%d", row.ID, row.Name, row.SignCount, got)
-	f.Log.Warn("passkey sign counter went back: possible cloned authenticator", "user", row.UserID, "passkey", row.ID,
+	f.Log.WarnContext(ctx, "passkey sign counter went back: possible cloned authenticator", "user", row.UserID, "passkey", row.ID,
 		"stored", row.SignCount, "asserted", got)
 	login.Record(ctx, f.Store, f.Log, a.Request, f.Now(), row.UserID, "passkey.clone_detected", detail)
 }

@@ -43,7 +43,7 @@ func (e *Endpoints) options(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("flow")
 	fl, err := e.Flows.Get(ctx, id, browser)
 	if err != nil {
-		e.flowError(w, err)
+		e.flowError(w, r, err)
 		return
 	}
 	if !e.Kit.CheckCSRF(r, fl.ID) {
@@ -65,15 +65,15 @@ func (e *Endpoints) options(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, login.ErrUnavailable):
 		web.WriteJSON(w, http.StatusConflict, web.JSONError{Error: err.Error()})
 	default:
-		e.flowError(w, err)
+		e.flowError(w, r, err)
 	}
 }
 
-func (e *Endpoints) flowError(w http.ResponseWriter, err error) {
+func (e *Endpoints) flowError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, login.ErrFlowNotFound) {
 		web.WriteJSON(w, http.StatusNotFound, web.JSONError{Error: "This sign-in has expired. Go back to the application and start again."})
 		return
 	}
-	e.Log.Error("passkey options", "err", err)
+	e.Log.ErrorContext(r.Context(), "passkey options", "err", err)
 	web.WriteJSON(w, http.StatusServiceUnavailable, web.JSONError{Error: "Something went wrong. Please try again in a moment."})
 }

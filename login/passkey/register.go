@@ -57,7 +57,7 @@ func (f *Factor) FinishRegistration(ctx context.Context, u *store.User, fl *logi
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(credentialJSON)
 	if err != nil {
-		return nil, f.refuseRegistration(u, "parse attestation", err)
+		return nil, f.refuseRegistration(ctx, u, "parse attestation", err)
 	}
 	wu, err := f.loadUser(ctx, u.ID, true)
 	if err != nil {
@@ -65,7 +65,7 @@ func (f *Factor) FinishRegistration(ctx context.Context, u *store.User, fl *logi
 	}
 	cred, err := f.wa.CreateCredential(wu, session, parsed)
 	if err != nil {
-		return nil, f.refuseRegistration(u, "verify attestation", err)
+		return nil, f.refuseRegistration(ctx, u, "verify attestation", err)
 	}
 	if name == "" {
 		name = defaultName(cred, len(wu.rows))
@@ -98,7 +98,7 @@ func (f *Factor) FinishRegistration(ctx context.Context, u *store.User, fl *logi
 	return p, nil
 }
 
-func (f *Factor) refuseRegistration(u *store.User, what string, err error) error {
+func (f *Factor) refuseRegistration(ctx context.Context, u *store.User, what string, err error) error {
 	attrs := []any{"user", u.ID, "reason", what}
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
@@ -106,7 +106,7 @@ func (f *Factor) refuseRegistration(u *store.User, what string, err error) error
 	} else if err != nil {
 		attrs = append(attrs, "err", err)
 	}
-	f.Log.Info("passkey registration refused", attrs...)
+	f.Log.InfoContext(ctx, "passkey registration refused", attrs...)
 	return fmt.Errorf("%w: the passkey could not be verified; please try again", login.ErrInvalid)
 }
 

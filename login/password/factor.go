@@ -99,7 +99,7 @@ func (f *Factor) Verify(ctx context.Context, a login.Attempt) (login.Result, err
 	if rehash {
 		if h, err := f.Hasher.Hash(pw); err == nil {
 			if err := f.Users.SetPasswordHash(ctx, u.ID, h); err != nil {
-				f.Log.Warn("rehash password", "user", u.ID, "err", err)
+				f.Log.WarnContext(ctx, "rehash password", "user", u.ID, "err", err)
 			}
 		}
 	}

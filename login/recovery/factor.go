@@ -145,7 +145,7 @@ func (f *Factor) notify(ctx context.Context, a login.Attempt, userID string, lef
 	}
 	u, err := f.Users.UserByID(ctx, userID)
 	if err != nil {
-		f.logError("recovery code notice", err)
+		f.logError(ctx, "recovery code notice", err)
 		return
 	}
 	ip := ""
@@ -160,12 +160,12 @@ func (f *Factor) notify(ctx context.Context, a login.Attempt, userID string, lef
 		"change your password and make new recovery codes now.\n",
 		u.Email, a.Now.UTC().Format("2006-01-02 15:04 MST"), ip, left)
 	if err := f.Mailer.Send(ctx, mail.Message{To: u.Email, Subject: "A recovery code was used to sign in", Text: text}); err != nil {
-		f.logError("recovery code notice", err)
+		f.logError(ctx, "recovery code notice", err)
 	}
 }
 
-func (f *Factor) logError(msg string, err error) {
+func (f *Factor) logError(ctx context.Context, msg string, err error) {
 	if f.Log != nil {
-		f.Log.Error(msg, "err", err)
+		f.Log.ErrorContext(ctx, msg, "err", err)
 	}
 }
