@@ -153,7 +153,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store, opts Options)
 	recoveryCodes := &recovery.Factor{Store: st, TOTP: otpApp, Audit: st, Users: st, Mailer: mailer, Rand: opts.Rand, Log: log}
 	passkeys, err := passkey.New(passkey.Config{RPID: cfg.RPID(), RPName: cfg.WebAuthn.RPName, Origins: cfg.Origins()}, st, log, opts.Now, opts.Rand)
 	if errors.Is(err, passkey.ErrNoDomain) {
-		log.Warn("passkeys are off", "reason", err)
+		log.WarnContext(ctx, "passkeys are off", "reason", err)
 	} else if err != nil {
 		return nil, err
 	}
