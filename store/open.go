@@ -31,6 +31,9 @@ type Store struct {
 	now      func() time.Time
 	// pools are SQLite's writer and readers; nil on PostgreSQL.
 	pools *sqlitePools
+	// onStatement is Options.OnStatement, told of the hand-written
+	// statements too (exec, queryRow).
+	onStatement func(string, int64)
 }
 
 // Options tune Open; the zero value is fine.
@@ -77,7 +80,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 			pools.Close()
 			return nil, err
 		}
-		return &Store{db: db, now: opts.Now, pools: pools}, nil
+		return &Store{db: db, now: opts.Now, pools: pools, onStatement: opts.OnStatement}, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		pg, err := parsePostgresDSN(dsn)
 		if err != nil {
@@ -98,7 +101,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 			sqlDB.Close()
 			return nil, err
 		}
-		return &Store{db: db, postgres: true, now: opts.Now}, nil
+		return &Store{db: db, postgres: true, now: opts.Now, onStatement: opts.OnStatement}, nil
 	default:
 		return nil, fmt.Errorf("database.dsn: unsupported scheme in %q (want sqlite:// or postgres://)", redactDSN(dsn))
 	}
@@ -254,6 +257,41 @@ func (s *Store) Transaction(ctx context.Context, fn func(ctx context.Context) er
 	}
 	runAfterCommit(txCtx)
 	return nil
+}
+
+// pool is what a hand-written statement runs on: the transaction carried
+// by ctx, or the connection pool (on SQLite the router of sqlite.go).
+func (s *Store) pool(ctx context.Context) gorm.ConnPool {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx.Statement.ConnPool
+	}
+	return s.db.ConnPool
+}
+
+// exec runs a hand-written statement that writes; errors are translated
+// as gorm's are (ErrDuplicatedKey).
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := s.pool(ctx).ExecContext(ctx, query, args...)
+	if err != nil {
+		if tr, ok := s.db.Dialector.(gorm.ErrorTranslator); ok {
+			err = tr.Translate(err)
+		}
+		return nil, err
+	}
+	if s.onStatement != nil {
+		n, _ := res.RowsAffected()
+		s.onStatement(query, n)
+	}
+	return res, nil
+}
+
+// queryRow runs a hand-written query for one row. OnStatement hears of it
+// with -1 rows: the count is known only to the caller's Scan.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if s.onStatement != nil {
+		s.onStatement(query, -1)
+	}
+	return s.pool(ctx).QueryRowContext(ctx, query, args...)
 }
 
 // inTx runs fn in a transaction, joining the one in ctx if there is one.
