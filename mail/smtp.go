@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"latchkey/internal/sleep"
 )
 
 // Outcomes counted by SMTP.Count (latchkey_mails_total{outcome}).
@@ -249,14 +251,7 @@ func (s *SMTP) sleep(ctx context.Context, d time.Duration) error {
 	if s.Sleep != nil {
 		return s.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return sleep.For(ctx, d)
 }
 
 func (s *SMTP) count(outcome string) {

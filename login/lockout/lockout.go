@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"latchkey/config"
+	"latchkey/internal/sleep"
 	"latchkey/mail"
 )
 
@@ -150,14 +151,7 @@ func (g *Guard) sleep(ctx context.Context, d time.Duration) error {
 	if g.Sleep != nil {
 		return g.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return sleep.For(ctx, d)
 }
 
 // Failed counts a wrong answer against the account (when it exists) and
