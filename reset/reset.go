@@ -304,7 +304,7 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {
 	pw := r.PostForm.Get("password")
 	if err := password.CheckNew(pw, email); err != nil {
 		h.render(w, http.StatusBadRequest, browser, fl.ID, "Choose a new password",
-			"Choose another password: "+strings.TrimPrefix(err.Error(), password.ErrWeak.Error()+": ")+".", v)
+			"Choose another password: "+password.Reason(err)+".", v)
 		return
 	}
 	u, err := h.Users.UserByEmail(ctx, email)

@@ -205,7 +205,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	pw := r.PostForm.Get("password")
 	if err := password.CheckNew(pw, p.Email); err != nil {
-		h.render(w, http.StatusBadRequest, browser, fl.ID, "Choose another password: "+strings.TrimPrefix(err.Error(), password.ErrWeak.Error()+": ")+".", v)
+		h.render(w, http.StatusBadRequest, browser, fl.ID, "Choose another password: "+password.Reason(err)+".", v)
 		return
 	}
 	hash, err := h.Hasher.Hash(pw)

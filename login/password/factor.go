@@ -144,7 +144,7 @@ func (f *Factor) Change(ctx context.Context, userID, current, next string) error
 		}
 	}
 	if err := CheckNew(next, u.Email); err != nil {
-		return fmt.Errorf("%w: %s", account.ErrNewPassword, strings.TrimPrefix(err.Error(), ErrWeak.Error()+": "))
+		return fmt.Errorf("%w: %s", account.ErrNewPassword, Reason(err))
 	}
 	hash, err := f.Hasher.Hash(next)
 	if err != nil {

@@ -48,3 +48,7 @@ func CheckNew(pw, email string) error {
 	}
 	return nil
 }
+
+// Reason is why CheckNew refused a password, without ErrWeak's prefix: the
+// part a page shows after its own lead-in.
+func Reason(err error) string { return strings.TrimPrefix(err.Error(), ErrWeak.Error()+": ") }

@@ -40,3 +40,16 @@ func TestCheckNew(t *testing.T) {
 		}
 	}
 }
+
+func TestReason(t *testing.T) {
+	for _, tc := range []struct{ pw, email, want string }{
+		{"short", "", "use at least 8 characters"},
+		{strings.Repeat("x", MaxLength+1), "", "use at most 1024 characters"},
+		{"password123", "", "it is one of the most common passwords, which attackers try first"},
+		{"me@example.com", "Me@Example.com", "do not use your email address"},
+	} {
+		if got := Reason(CheckNew(tc.pw, tc.email)); got != tc.want {
+			t.Errorf("Reason(CheckNew(%.20q)) = %q, want %q", tc.pw, got, tc.want)
+		}
+	}
+}
