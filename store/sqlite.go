@@ -159,12 +159,22 @@ func (p *sqlitePools) PrepareContext(ctx context.Context, query string) (*sql.St
 	return p.write.PrepareContext(ctx, query)
 }
 
+// The statements run with their context's cancellation taken off (run):
+// the driver runs a statement, and each row fetch, on a goroutine of its
+// own whenever the context can be cancelled, so that it can interrupt it.
+// The store's statements are short (point reads, few-row writes) and a
+// writer's wait is bounded by p.wait, so the interruption buys nothing and
+// the goroutine was paid on every statement of every request. Waiting for
+// the write connection and a transaction's life still follow the request:
+// a transaction whose request is cancelled is rolled back.
+func run(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 func (p *sqlitePools) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	conn, err := p.writer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res, err := conn.ExecContext(ctx, query, args...)
+	res, err := conn.ExecContext(run(ctx), query, args...)
 	conn.Close()
 	if err == nil {
 		p.boundWAL()
@@ -175,15 +185,18 @@ func (p *sqlitePools) ExecContext(ctx context.Context, query string, args ...any
 // QueryContext sends a write with RETURNING through the write pool
 // itself: the connection stays taken until the rows are closed.
 func (p *sqlitePools) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if isRead(query) {
-		return p.read.QueryContext(ctx, query, args...)
+		return p.read.QueryContext(run(ctx), query, args...)
 	}
 	return p.write.QueryContext(ctx, query, args...)
 }
 
 func (p *sqlitePools) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if isRead(query) {
-		return p.read.QueryRowContext(ctx, query, args...)
+	if isRead(query) && ctx.Err() == nil {
+		return p.read.QueryRowContext(run(ctx), query, args...)
 	}
 	return p.write.QueryRowContext(ctx, query, args...)
 }
@@ -245,6 +258,18 @@ type sqliteTx struct {
 	conn  *sql.Conn
 	pools *sqlitePools
 	done  atomic.Bool
+}
+
+func (t *sqliteTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.Tx.ExecContext(run(ctx), query, args...)
+}
+
+func (t *sqliteTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.Tx.QueryContext(run(ctx), query, args...)
+}
+
+func (t *sqliteTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.Tx.QueryRowContext(run(ctx), query, args...)
 }
 
 func (t *sqliteTx) Commit() error {
