@@ -25,7 +25,7 @@ func TestExpressOpenIDConnect(t *testing.T) {
 	}
 	eachBackend(t, func(t *testing.T, dsn string) {
 		const clientSecret = "express-secret-express-secret-express-1"
-		port := freePort(t)
+		port := testkit.FreePort(t)
 		base := fmt.Sprintf("http://127.0.0.1:%d", port)
 		clients := fmt.Sprintf(`  - id: express
     name: Express app
@@ -41,7 +41,7 @@ func TestExpressOpenIDConnect(t *testing.T) {
 		startProcess(t, node, append(os.Environ(), "ISSUER="+lk.Issuer, "BASE_URL="+base, "CLIENT_ID=express",
 			"CLIENT_SECRET="+clientSecret, "SESSION_SECRET=session-secret-session-secret-session-1", fmt.Sprintf("PORT=%d", port)),
 			"node", "express-rp.mjs")
-		waitHTTP(t, base+"/", "express-openid-connect", &syncBuffer{})
+		waitHTTP(t, base+"/", "express-openid-connect", &testkit.Buffer{})
 
 		b := testkit.NewBrowser(t)
 		p := b.Get(base + "/profile")

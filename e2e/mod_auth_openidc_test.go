@@ -33,7 +33,7 @@ func TestModAuthOpenIDC(t *testing.T) {
 	const guide = "docs/integrations/mod_auth_openidc.md"
 	eachBackend(t, func(t *testing.T, dsn string) {
 		const clientSecret = "apache-secret-apache-secret-apache-secret"
-		port := freePort(t)
+		port := testkit.FreePort(t)
 		app := fmt.Sprintf("http://127.0.0.1:%d", port)
 		clients := strings.ReplaceAll(docSnippet(t, guide, "latchkey-client"), "https://app.example.com", app)
 		// Access tokens live a minute, so the guide's "refresh 60 s before
@@ -88,7 +88,7 @@ OIDCCacheDir %[1]s/cache
 				t.Logf("apache error.log:\n%s", b)
 			}
 		})
-		waitHTTP(t, app+"/", "apache", &syncBuffer{})
+		waitHTTP(t, app+"/", "apache", &testkit.Buffer{})
 		b := testkit.NewBrowser(t)
 		// mod_auth_openidc answers 401 instead of redirecting to the
 		// provider unless the request accepts HTML, as a browser's does.

@@ -25,7 +25,7 @@ func TestOAuth2Proxy(t *testing.T) {
 	const guide = "docs/integrations/oauth2-proxy.md"
 	eachBackend(t, func(t *testing.T, dsn string) {
 		const clientSecret = "oauth2-proxy-secret-oauth2-proxy-secret-1"
-		proxyPort := freePort(t)
+		proxyPort := testkit.FreePort(t)
 		app := fmt.Sprintf("http://127.0.0.1:%d", proxyPort)
 		clients := strings.ReplaceAll(docSnippet(t, guide, "latchkey-client"), "https://app.example.com", app)
 		lk := startLatchkey(t, dsn, clients, "", "OAUTH2_PROXY_CLIENT_SECRET="+clientSecret)
@@ -56,7 +56,7 @@ func TestOAuth2Proxy(t *testing.T) {
 			"--upstream", upstream.URL+"/",
 			"--cookie-secure=false",
 			"--cookie-refresh", refresh.String())
-		waitHTTP(t, app+"/ping", "oauth2-proxy", &syncBuffer{})
+		waitHTTP(t, app+"/ping", "oauth2-proxy", &testkit.Buffer{})
 
 		t.Run("unverified email is refused", func(t *testing.T) {
 			b := testkit.NewBrowser(t)

@@ -1,16 +1,13 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,40 +49,12 @@ func docSnippet(t *testing.T, file, name string) string {
 	return string(m[1])
 }
 
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // binServer is the built binary serving on a loopback port.
 type binServer struct {
 	Issuer string
 	Env    []string
 	bin    string
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *testkit.Buffer
 }
 
 // startLatchkey runs `latchkey serve` on dsn with the clients block (YAML
@@ -94,8 +63,8 @@ func (s *syncBuffer) String() string {
 func startLatchkey(t *testing.T, dsn, clients, extra string, env ...string) *binServer {
 	t.Helper()
 	bin := latchkeyBinary(t)
-	port := freePort(t)
-	s := &binServer{Issuer: fmt.Sprintf("http://localhost:%d", port), bin: bin, logs: &syncBuffer{}}
+	port := testkit.FreePort(t)
+	s := &binServer{Issuer: fmt.Sprintf("http://localhost:%d", port), bin: bin, logs: &testkit.Buffer{}}
 	cfgPath := filepath.Join(t.TempDir(), "latchkey.yaml")
 	cfg := fmt.Sprintf("issuer: %s\nlisten: 127.0.0.1:%d\ndatabase:\n  dsn: %q\nsecrets:\n  keys: [ \"${TEST_SECRET}\" ]\n%s\nclients:\n%s\n",
 		s.Issuer, port, dsn, extra, clients)
@@ -149,9 +118,9 @@ func waitHTTP(t *testing.T, url, what string, logs fmt.Stringer) {
 }
 
 // startProcess runs an external program for the test's duration.
-func startProcess(t *testing.T, name string, env []string, dir string, args ...string) *syncBuffer {
+func startProcess(t *testing.T, name string, env []string, dir string, args ...string) *testkit.Buffer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	cmd := exec.Command(name, args...)
 	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, dir, logs, logs
 	// Its own process group, so the cleanup also ends the children it

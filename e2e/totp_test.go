@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,22 +24,7 @@ import (
 
 // mailBox is the log mailer's output: the real mail.Log writing through
 // slog into a buffer the test reads.
-type mailBox struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (m *mailBox) Write(p []byte) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.buf.Write(p)
-}
-
-func (m *mailBox) String() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.buf.String()
-}
+type mailBox struct{ testkit.Buffer }
 
 func (m *mailBox) Mailer() mail.Mailer {
 	return &mail.Log{Log: slog.New(slog.NewTextHandler(m, nil)), From: "Latchkey <no-reply@localhost>"}

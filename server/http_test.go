@@ -2,14 +2,12 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -19,24 +17,6 @@ import (
 	"latchkey/logging"
 	"latchkey/server"
 )
-
-// syncBuffer collects log output written from the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func jsonLines(t *testing.T, s string) []map[string]any {
 	t.Helper()
@@ -53,7 +33,7 @@ func jsonLines(t *testing.T, s string) []map[string]any {
 }
 
 func TestRequestLayer(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Buffer
 	_, log, err := logging.New(&logs, "info", "json")
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +95,7 @@ func TestRequestLayer(t *testing.T) {
 }
 
 func TestUntrustedForwardedIgnored(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Buffer
 	log := slog.New(logging.ContextHandler(slog.NewJSONHandler(&logs, nil)))
 	srv := testkit.StartServer(t, testkit.SQLiteDSN(t), testkit.ServerOptions{Server: server.Options{Log: log}})
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/healthz", nil)
@@ -140,7 +120,7 @@ func TestUntrustedForwardedIgnored(t *testing.T) {
 // fail2ban filter (failregex = msg="sign-in failed" ip=<HOST> ) matches,
 // naming the account and not the password; a success names the account too.
 func TestSignInLogLinesForFail2ban(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Buffer
 	_, log, err := logging.New(&logs, "info", "text")
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -154,7 +153,7 @@ func TestServeOnDefaults(t *testing.T) {
 	}
 	probe.Close()
 	cmd := latchkey(t, dir, "", "serve")
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -237,24 +236,6 @@ func TestServeOnDefaults(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve ignored SIGTERM")
 	}
-}
-
-// lockedBuffer is a log sink a child process and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestUserResetFactors(t *testing.T) {

@@ -15,18 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+	"latchkey/internal/testkit"
+)
 
 // reloadConfig is a config file for the running server with clients and
 // extra lines.
@@ -58,7 +49,7 @@ func writeAtomically(t *testing.T, path, content string) {
 }
 
 // logLines parses the JSON log written so far.
-func logLines(t *testing.T, logs *lockedBuffer) []map[string]any {
+func logLines(t *testing.T, logs *testkit.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(logs.String()))
@@ -74,7 +65,7 @@ func logLines(t *testing.T, logs *lockedBuffer) []map[string]any {
 
 // waitLog waits until count lines match; a server that never logs them
 // fails the test after a generous deadline.
-func waitLog(t *testing.T, logs *lockedBuffer, count int, match func(map[string]any) bool) []map[string]any {
+func waitLog(t *testing.T, logs *testkit.Buffer, count int, match func(map[string]any) bool) []map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -121,13 +112,13 @@ func authorizeStatus(t *testing.T, base, client string) (int, string) {
 // needing a restart, and SIGHUP reloads instead of killing the process.
 func TestReloadRunningServer(t *testing.T) {
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	base := "http://localhost:" + strconv.Itoa(port)
 	cfgPath := filepath.Join(dir, "latchkey.yaml")
 	writeAtomically(t, cfgPath, reloadConfig(port, dir, []string{"shop"}, ""))
 
 	cmd := latchkey(t, dir, "", "serve", "--config", cfgPath)
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -197,7 +188,7 @@ func TestReloadRunningServer(t *testing.T) {
 
 	// A new listen address cannot apply to a bound socket: reported, and
 	// the rest of the file applies.
-	other := freePort(t)
+	other := testkit.FreePort(t)
 	moved := strings.Replace(reloadConfig(port, dir, []string{"shop"}, ""), fmt.Sprintf("listen: 127.0.0.1:%d", port), fmt.Sprintf("listen: 127.0.0.1:%d", other), 1)
 	writeAtomically(t, cfgPath, moved)
 	hits := waitLog(t, logs, 1, msgIs("config change needs a restart to apply; the old value stays in force", "file change"))

@@ -26,13 +26,13 @@ func signsIn(t *testing.T, base, email, pw string) bool {
 
 // startServe runs `latchkey serve` on a config file with a free port and
 // returns its base URL, the config path and the log.
-func startServe(t *testing.T, dir string) (string, string, *lockedBuffer) {
+func startServe(t *testing.T, dir string) (string, string, *testkit.Buffer) {
 	t.Helper()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	cfgPath := filepath.Join(dir, "latchkey.yaml")
 	writeAtomically(t, cfgPath, reloadConfig(port, dir, []string{"shop"}, ""))
 	cmd := latchkey(t, dir, "", "serve", "--config", cfgPath)
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -228,7 +228,7 @@ func TestPrintDefaults(t *testing.T) {
 func TestHealthcheckFailsWithoutServer(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "latchkey.yaml")
-	writeAtomically(t, path, reloadConfig(freePort(t), dir, nil, ""))
+	writeAtomically(t, path, reloadConfig(testkit.FreePort(t), dir, nil, ""))
 	if _, e, code := runCLI(t, dir, "", "healthcheck", "--config", path); code != 1 || !strings.Contains(e, "healthcheck http://127.0.0.1:") {
 		t.Fatalf("healthcheck with no server: %d %s", code, e)
 	}
