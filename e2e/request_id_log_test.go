@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,27 +20,23 @@ import (
 	"latchkey/server"
 )
 
-// logCapture keeps a server's JSON log lines and tells waiters of each.
+// logCapture keeps a server's JSON log lines and tells a waiter of each.
 type logCapture struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
+	buf   testkit.Buffer
 	added chan struct{}
 }
 
 func (c *logCapture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	n, err := c.buf.Write(p)
 	select {
 	case c.added <- struct{}{}:
 	default:
 	}
-	return c.buf.Write(p)
+	return n, err
 }
 
 // lines are the logged records whose msg is msg.
 func (c *logCapture) lines(msg string) []map[string]any {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var out []map[string]any
 	for _, l := range strings.Split(c.buf.String(), "\n") {
 		var rec map[string]any
