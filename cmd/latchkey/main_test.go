@@ -42,6 +42,22 @@ func latchkey(t *testing.T, dir string, stdin string, args ...string) *exec.Cmd 
 	return cmd
 }
 
+// start runs cmd in the background with its output in one buffer; done
+// receives its exit. Cleanup kills it and waits for it to end.
+func start(t *testing.T, cmd *exec.Cmd) (logs *testkit.Buffer, done chan error) {
+	t.Helper()
+	logs = &testkit.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	exited := make(chan struct{})
+	go func() { done <- cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	return logs, done
+}
+
 func runCLI(t *testing.T, dir, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := latchkey(t, dir, stdin, args...)
@@ -153,14 +169,7 @@ func TestServeOnDefaults(t *testing.T) {
 	}
 	probe.Close()
 	cmd := latchkey(t, dir, "", "serve")
-	logs := &testkit.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
+	logs, done := start(t, cmd)
 
 	base := "http://localhost:8080"
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

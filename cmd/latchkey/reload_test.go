@@ -118,14 +118,7 @@ func TestReloadRunningServer(t *testing.T) {
 	writeAtomically(t, cfgPath, reloadConfig(port, dir, []string{"shop"}, ""))
 
 	cmd := latchkey(t, dir, "", "serve", "--config", cfgPath)
-	logs := &testkit.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	logs, done := start(t, cmd)
 	waitLog(t, logs, 1, msgIs("latchkey is serving", ""))
 
 	if code, loc := authorizeStatus(t, base, "shop"); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
@@ -217,7 +210,6 @@ func TestReloadRunningServer(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-done:
-		done <- err
 		if err != nil {
 			t.Fatalf("serve did not shut down cleanly: %v", err)
 		}

@@ -31,15 +31,7 @@ func startServe(t *testing.T, dir string) (string, string, *testkit.Buffer) {
 	port := testkit.FreePort(t)
 	cfgPath := filepath.Join(dir, "latchkey.yaml")
 	writeAtomically(t, cfgPath, reloadConfig(port, dir, []string{"shop"}, ""))
-	cmd := latchkey(t, dir, "", "serve", "--config", cfgPath)
-	logs := &testkit.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	logs, _ := start(t, latchkey(t, dir, "", "serve", "--config", cfgPath))
 	waitLog(t, logs, 1, msgIs("latchkey is serving", ""))
 	return "http://localhost:" + strconv.Itoa(port), cfgPath, logs
 }
