@@ -109,9 +109,12 @@ func openSQLite(dsn string, opts Options) (*sqlitePools, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", cfg.path, err)
 	}
 	reader := sql.OpenDB(sqliteConnector{dsn: "file:" + cfg.path + "?" + r.Encode(), driver: &sqlite3.SQLiteDriver{}})
-	// Idle readers are kept: opening a connection runs its pragmas again.
+	// Idle readers are kept while there is traffic (opening one runs its
+	// pragmas again and starts with a cold page cache) and closed after a
+	// quiet minute, which gives their caches' memory back.
 	reader.SetMaxOpenConns(8)
 	reader.SetMaxIdleConns(8)
+	reader.SetConnMaxIdleTime(time.Minute)
 	return &sqlitePools{path: cfg.path, read: reader, write: writer, wait: wait,
 		walPath: cfg.path + "-wal", walLimit: limit}, nil
 }

@@ -77,3 +77,37 @@ func TestWALStaysBounded(t *testing.T) {
 	}
 	t.Logf("%d KiB written, WAL peak %d KiB (limit %d KiB)", written>>10, peak>>10, limit>>10)
 }
+
+// TestAbandonedTransactionFreesTheWriter: a transaction whose request ends
+// without a commit or rollback does not keep the one write connection
+// (database/sql rolls it back and discards the connection; the pool opens
+// another), and its writes are gone.
+func TestAbandonedTransactionFreesTheWriter(t *testing.T) {
+	st, err := Open("sqlite://"+filepath.Join(t.TempDir(), "tx.db"), Options{BusyTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tok := func(sig string) *OAuthToken {
+		return &OAuthToken{Kind: KindAccessToken, Signature: sig, RequestID: sig, ClientID: "c", Active: true,
+			Data: []byte("{}"), ExpiresAt: time.Now().Add(time.Hour)}
+	}
+	reqCtx, cancel := context.WithCancel(context.Background())
+	txCtx, err := st.BeginTx(reqCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateToken(txCtx, tok("abandoned")); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // the request ends; nobody commits or rolls back
+	if err := st.CreateToken(context.Background(), tok("next")); err != nil {
+		t.Fatalf("a write after an abandoned transaction: %v", err)
+	}
+	if _, err := st.GetToken(context.Background(), KindAccessToken, "abandoned"); err != ErrNotFound {
+		t.Fatalf("the abandoned transaction's row: %v, want ErrNotFound (rolled back)", err)
+	}
+}
