@@ -41,12 +41,6 @@ func (s *Store) AddSigningKey(ctx context.Context, k *SigningKey, grace time.Dur
 	})
 }
 
-// EnsureSigningKey stores k only when no live key exists yet, so replicas
-// starting together agree on one first key. It reports whether k was stored.
-func (s *Store) EnsureSigningKey(ctx context.Context, k *SigningKey) (bool, error) {
-	return s.addSigningKey(ctx, "ensure", k, nil, "retire_after IS NULL")
-}
-
 // SwitchSigningKey makes k the active key unless the active key already has
 // k's algorithm: with no live key it stores k, and after a change of
 // signing.alg it retires the old active key after grace (so both stay
@@ -54,19 +48,6 @@ func (s *Store) EnsureSigningKey(ctx context.Context, k *SigningKey) (bool, erro
 // together with the same config add one key. It reports whether k was
 // stored.
 func (s *Store) SwitchSigningKey(ctx context.Context, k *SigningKey, grace time.Duration) (bool, error) {
-	return s.addSigningKey(ctx, "switch", k, func(tx *gorm.DB) error {
-		retire := s.Now().Add(grace)
-		return tx.Model(&SigningKey{}).Where("retire_after IS NULL").Update("retire_after", retire).Error
-	}, "retire_after IS NULL AND algorithm = ?", k.Algorithm)
-}
-
-// addSigningKey stores k unless a key matching live (a condition on
-// signing_keys, with args) exists; before, when not nil, runs just before k
-// is stored, in the same transaction. The check runs under a lock, so of
-// replicas doing it together one stores its key. It reports whether k was
-// stored.
-func (s *Store) addSigningKey(ctx context.Context, op string, k *SigningKey, before func(tx *gorm.DB) error,
-	live string, args ...any) (bool, error) {
 	created := false
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		if s.postgres {
@@ -75,23 +56,22 @@ func (s *Store) addSigningKey(ctx context.Context, op string, k *SigningKey, bef
 			}
 		}
 		var n int64
-		if err := tx.Model(&SigningKey{}).Where(live, args...).Count(&n).Error; err != nil {
+		if err := tx.Model(&SigningKey{}).Where("retire_after IS NULL AND algorithm = ?", k.Algorithm).Count(&n).Error; err != nil {
 			return err
 		}
 		if n > 0 {
 			return nil
 		}
-		if before != nil {
-			if err := before(tx); err != nil {
-				return err
-			}
+		retire := s.Now().Add(grace)
+		if err := tx.Model(&SigningKey{}).Where("retire_after IS NULL").Update("retire_after", retire).Error; err != nil {
+			return err
 		}
 		k.CreatedAt = s.Now()
 		created = true
 		return tx.Create(k).Error
 	})
 	if err != nil {
-		return false, fmt.Errorf("%s signing key: %w", op, err)
+		return false, fmt.Errorf("switch signing key: %w", err)
 	}
 	return created, nil
 }

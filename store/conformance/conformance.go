@@ -109,8 +109,8 @@ var suite = []struct {
 		{"RevokeUser", testRememberedRevokeUser},
 	}},
 	{"SigningKeys", []testCase{
-		{"Ensure", testEnsureSigningKey},
-		{"ConcurrentEnsure", testConcurrentEnsureSigningKey},
+		{"Switch", testSwitchSigningKey},
+		{"ConcurrentSwitch", testConcurrentSwitchSigningKey},
 		{"Rotate", testRotateSigningKey},
 	}},
 	{"Tokens", []testCase{
@@ -1097,21 +1097,21 @@ func testListUserSessions(t *testing.T, e *env) {
 
 // ---------------------------------------------------------------- signing keys
 
-func testEnsureSigningKey(t *testing.T, e *env) {
+func testSwitchSigningKey(t *testing.T, e *env) {
 	if ids := keyIDs(t, e); len(ids) != 0 {
 		t.Fatalf("fresh store has signing keys %v", ids)
 	}
 	t0 := e.now()
-	created, err := e.st.EnsureSigningKey(e.ctx, &store.SigningKey{ID: "k1", Algorithm: "RS256", PrivateKey: []byte("sealed-1")})
-	must(t, err, "first EnsureSigningKey")
+	created, err := e.st.SwitchSigningKey(e.ctx, &store.SigningKey{ID: "k1", Algorithm: "RS256", PrivateKey: []byte("sealed-1")}, time.Hour)
+	must(t, err, "first SwitchSigningKey")
 	if !created {
-		t.Error("first EnsureSigningKey reported false")
+		t.Error("first SwitchSigningKey reported false")
 	}
 	e.clock.Advance(time.Minute)
-	created, err = e.st.EnsureSigningKey(e.ctx, &store.SigningKey{ID: "k2", Algorithm: "RS256", PrivateKey: []byte("sealed-2")})
-	must(t, err, "second EnsureSigningKey")
+	created, err = e.st.SwitchSigningKey(e.ctx, &store.SigningKey{ID: "k2", Algorithm: "RS256", PrivateKey: []byte("sealed-2")}, time.Hour)
+	must(t, err, "second SwitchSigningKey")
 	if created {
-		t.Error("second EnsureSigningKey reported true")
+		t.Error("second SwitchSigningKey reported true")
 	}
 	ks, err := e.st.SigningKeys(e.ctx)
 	must(t, err, "SigningKeys")
@@ -1123,23 +1123,51 @@ func testEnsureSigningKey(t *testing.T, e *env) {
 		t.Errorf("SigningKeys()[0] = %+v, want k1 as stored", k)
 	}
 	sameTime(t, "CreatedAt", k.CreatedAt, t0)
+
+	// A switch of algorithm adds the new key and keeps the old one
+	// published for the grace; a second switch to it adds nothing.
+	e.clock.Advance(time.Minute)
+	t1 := e.now()
+	created, err = e.st.SwitchSigningKey(e.ctx, &store.SigningKey{ID: "k3", Algorithm: "ES256", PrivateKey: []byte("sealed-3")}, 2*time.Hour)
+	must(t, err, "SwitchSigningKey to ES256")
+	if !created {
+		t.Error("SwitchSigningKey to ES256 reported false")
+	}
+	created, err = e.st.SwitchSigningKey(e.ctx, &store.SigningKey{ID: "k4", Algorithm: "ES256", PrivateKey: []byte("sealed-4")}, 2*time.Hour)
+	must(t, err, "second SwitchSigningKey to ES256")
+	if created {
+		t.Error("second SwitchSigningKey to ES256 reported true")
+	}
+	if ids := keyIDs(t, e); !slices.Equal(ids, []string{"k3", "k1"}) {
+		t.Fatalf("SigningKeys after the switch = %v, want [k3 k1]", ids)
+	}
+	ks, err = e.st.SigningKeys(e.ctx)
+	must(t, err, "SigningKeys")
+	if ks[1].RetireAfter == nil {
+		t.Fatal("the RS256 key has no RetireAfter after the switch")
+	}
+	sameTime(t, "RS256 key RetireAfter", *ks[1].RetireAfter, t1.Add(2*time.Hour))
+	e.clock.Advance(2*time.Hour + time.Second)
+	if ids := keyIDs(t, e); !slices.Equal(ids, []string{"k3"}) {
+		t.Errorf("SigningKeys past the grace = %v, want [k3]", ids)
+	}
 }
 
-func testConcurrentEnsureSigningKey(t *testing.T, e *env) {
+func testConcurrentSwitchSigningKey(t *testing.T, e *env) {
 	// Without serialization two of them can both see no key and both
 	// insert one; 20 goroutines make that race likely to show.
 	const n = 20
 	created := make([]bool, n)
 	errs := testkit.Race(n, func(i int) error {
 		var err error
-		created[i], err = e.st.EnsureSigningKey(e.ctx, &store.SigningKey{
-			ID: fmt.Sprintf("k%02d", i), Algorithm: "RS256", PrivateKey: []byte("sealed")})
+		created[i], err = e.st.SwitchSigningKey(e.ctx, &store.SigningKey{
+			ID: fmt.Sprintf("k%02d", i), Algorithm: "RS256", PrivateKey: []byte("sealed")}, time.Hour)
 		return err
 	})
 	winner := ""
 	for i, err := range errs {
 		if err != nil {
-			t.Errorf("EnsureSigningKey in goroutine %d: %v", i, err)
+			t.Errorf("SwitchSigningKey in goroutine %d: %v", i, err)
 		}
 		if created[i] {
 			if winner != "" {
@@ -1149,7 +1177,7 @@ func testConcurrentEnsureSigningKey(t *testing.T, e *env) {
 		}
 	}
 	if winner == "" {
-		t.Fatal("no EnsureSigningKey reported storing its key")
+		t.Fatal("no SwitchSigningKey reported storing its key")
 	}
 	if ids := keyIDs(t, e); !slices.Equal(ids, []string{winner}) {
 		t.Errorf("SigningKeys = %v, want only the winner %s", ids, winner)
@@ -1157,8 +1185,8 @@ func testConcurrentEnsureSigningKey(t *testing.T, e *env) {
 }
 
 func testRotateSigningKey(t *testing.T, e *env) {
-	_, err := e.st.EnsureSigningKey(e.ctx, &store.SigningKey{ID: "k1", Algorithm: "RS256", PrivateKey: []byte("1")})
-	must(t, err, "EnsureSigningKey")
+	_, err := e.st.SwitchSigningKey(e.ctx, &store.SigningKey{ID: "k1", Algorithm: "RS256", PrivateKey: []byte("1")}, time.Hour)
+	must(t, err, "SwitchSigningKey")
 	e.clock.Advance(time.Hour)
 	t1 := e.now()
 	const grace = 24 * time.Hour
@@ -1178,8 +1206,8 @@ func testRotateSigningKey(t *testing.T, e *env) {
 	sameTime(t, "old key RetireAfter", *ks[1].RetireAfter, t1.Add(grace))
 	sameTime(t, "new key CreatedAt", ks[0].CreatedAt, t1)
 
-	if created, err := e.st.EnsureSigningKey(e.ctx, &store.SigningKey{ID: "k-x", Algorithm: "RS256", PrivateKey: []byte("x")}); err != nil || created {
-		t.Errorf("EnsureSigningKey after rotation = %v, %v; want false, nil", created, err)
+	if created, err := e.st.SwitchSigningKey(e.ctx, &store.SigningKey{ID: "k-x", Algorithm: "RS256", PrivateKey: []byte("x")}, time.Hour); err != nil || created {
+		t.Errorf("SwitchSigningKey after rotation = %v, %v; want false, nil", created, err)
 	}
 
 	// A second rotation soon after does not shorten k1's grace.
@@ -1754,8 +1782,8 @@ func testTimeLocations(t *testing.T, e *env) {
 	})
 
 	t.Run("SigningKeyOrder", func(t *testing.T) {
-		_, err := e.st.EnsureSigningKey(e.ctx, &store.SigningKey{ID: "k-old", Algorithm: "RS256", PrivateKey: []byte("1")})
-		must(t, err, "EnsureSigningKey")
+		_, err := e.st.SwitchSigningKey(e.ctx, &store.SigningKey{ID: "k-old", Algorithm: "RS256", PrivateKey: []byte("1")}, time.Hour)
+		must(t, err, "SwitchSigningKey")
 		e.clock.Advance(time.Minute)
 		k := &store.SigningKey{ID: "k-middle", Algorithm: "RS256", PrivateKey: []byte("2"),
 			CreatedAt: e.now().In(time.FixedZone("UTC-5", -5*3600))}
