@@ -75,7 +75,7 @@ func (s *Steps) Flow(w http.ResponseWriter, r *http.Request) (*login.Flow, strin
 		err = login.ErrFlowNotFound
 	}
 	if err != nil {
-		s.Pages.Expired(w, err)
+		s.Pages.Expired(w, r, err)
 		return nil, "", false
 	}
 	return fl, browser, true
@@ -99,7 +99,7 @@ func (s *Steps) ProvenFlow(w http.ResponseWriter, r *http.Request) (*login.Flow,
 	}
 	p, ok := s.ProvenOf(fl)
 	if !ok {
-		s.Pages.Expired(w, login.ErrFlowNotFound)
+		s.Pages.Expired(w, r, login.ErrFlowNotFound)
 		return nil, "", Proven{}, false
 	}
 	return fl, browser, p, true
@@ -181,7 +181,7 @@ func (s *Steps) Prove(w http.ResponseWriter, r *http.Request, flowID, browser st
 		return fl.SetState(s.StateKey(), p)
 	})
 	if err != nil {
-		s.Pages.Expired(w, err)
+		s.Pages.Expired(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/"+s.Name+"/password?flow="+url.QueryEscape(flowID), http.StatusSeeOther)

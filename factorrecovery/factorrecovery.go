@@ -151,7 +151,7 @@ func (s *Service) RunDue(ctx context.Context) (int, error) {
 			return err
 		})
 		if err != nil {
-			s.log().Error("factor recovery", "request", r.ID, "err", err)
+			s.log().ErrorContext(ctx, "factor recovery", "request", r.ID, "err", err)
 			continue
 		}
 		if !claimed {
@@ -172,7 +172,7 @@ func (s *Service) Loop(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		if _, err := s.RunDue(ctx); err != nil && ctx.Err() == nil {
-			s.log().Error("factor recovery job", "err", err)
+			s.log().ErrorContext(ctx, "factor recovery job", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -121,10 +121,10 @@ func (p *Pages) StartLocal(w http.ResponseWriter, r *http.Request, page string) 
 	http.Redirect(w, r, page+"?flow="+url.QueryEscape(fl.ID), http.StatusSeeOther)
 }
 
-// Expired shows the page for a flow that cannot continue. A cause other
-// than ErrFlowNotFound is logged without the request's ID: with the request
-// at hand, pass such errors to Fail.
-func (p *Pages) Expired(w http.ResponseWriter, err error) { p.expired(w, nil, err) }
+// Expired shows the page for a flow that cannot continue: 400 when it
+// expired or never existed (ErrFlowNotFound), 503 with a logged error when
+// the database failed.
+func (p *Pages) Expired(w http.ResponseWriter, r *http.Request, err error) { p.expired(w, r, err) }
 
 // Fail logs err and shows a generic error page.
 func (p *Pages) Fail(w http.ResponseWriter, r *http.Request, err error) { p.fail(w, r, err) }
@@ -499,11 +499,7 @@ func (p *Pages) expired(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.Is(err, ErrFlowNotFound) {
 		// Not an expired flow: the database failed, and the user should
 		// retry rather than start over.
-		ctx := context.Background()
-		if r != nil {
-			ctx = r.Context()
-		}
-		p.Log.ErrorContext(ctx, "login flow", "err", err)
+		p.Log.ErrorContext(r.Context(), "login flow", "err", err)
 		p.Render.Error(w, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a moment.")
 		return
 	}

@@ -76,7 +76,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	set, err := p.Keys.Public(r.Context())
 	if err != nil {
-		p.Log.Error("jwks", "err", err)
+		p.Log.ErrorContext(r.Context(), "jwks", "err", err)
 		http.Error(w, "signing keys unavailable", http.StatusServiceUnavailable)
 		return
 	}

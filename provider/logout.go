@@ -79,7 +79,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 
 	sess, err := p.Login.Sessions.Current(ctx, r)
 	if err != nil {
-		p.unavailable(w, err)
+		p.unavailable(w, r, err)
 		return
 	}
 	confirmed := r.Method == http.MethodPost && r.PostForm.Get("confirm") == "yes" && p.Login.Kit.CheckCSRF(r, "logout")
@@ -105,7 +105,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case sess != nil:
 		if _, err := p.Login.Sessions.End(ctx, sess, login.EndRPLogout); err != nil {
-			p.unavailable(w, err)
+			p.unavailable(w, r, err)
 			return
 		}
 		p.Login.Sessions.ClearCookie(w)
@@ -113,7 +113,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		// No browser session: the relying party's server calls, or the
 		// browser's cookie is gone. The hint names what to end.
 		if err := p.endHinted(ctx, hintSub, hintSID, lr.clientID); err != nil {
-			p.unavailable(w, err)
+			p.unavailable(w, r, err)
 			return
 		}
 	}
@@ -166,8 +166,8 @@ func (p *Provider) endHinted(ctx context.Context, sub, sid, clientID string) err
 
 // unavailable answers a sign-out the database could not carry out: it must
 // not look like it worked.
-func (p *Provider) unavailable(w http.ResponseWriter, err error) {
-	p.Log.Error("end session", "err", err)
+func (p *Provider) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	p.Log.ErrorContext(r.Context(), "end session", "err", err)
 	p.Render.Error(w, http.StatusServiceUnavailable, "Sign-out did not complete", "Please try again in a moment.")
 }
 
@@ -235,7 +235,7 @@ func NewBackchannel(issuer string, clients *Clients, keys *Keys, sc SessionClien
 func (b *Backchannel) NotifyLogout(ctx context.Context, sess *login.Session) {
 	ids, err := b.SessionClients.SessionClients(ctx, sess.Hash)
 	if err != nil {
-		b.Log.Error("back-channel logout", "err", err)
+		b.Log.ErrorContext(ctx, "back-channel logout", "err", err)
 		return
 	}
 	client := b.HTTPClient
@@ -250,7 +250,7 @@ func (b *Backchannel) NotifyLogout(ctx context.Context, sess *login.Session) {
 		}
 		token, err := b.logoutToken(ctx, c.ID, sess)
 		if err != nil {
-			b.Log.Error("back-channel logout token", "client", c.ID, "err", err)
+			b.Log.ErrorContext(ctx, "back-channel logout token", "client", c.ID, "err", err)
 			continue
 		}
 		wg.Add(1)
@@ -258,12 +258,12 @@ func (b *Backchannel) NotifyLogout(ctx context.Context, sess *login.Session) {
 			defer wg.Done()
 			resp, err := client.PostForm(uri, url.Values{"logout_token": {token}})
 			if err != nil {
-				b.Log.Warn("back-channel logout failed", "client", clientID, "err", err)
+				b.Log.WarnContext(ctx, "back-channel logout failed", "client", clientID, "err", err)
 				return
 			}
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-				b.Log.Warn("back-channel logout refused", "client", clientID, "status", resp.StatusCode)
+				b.Log.WarnContext(ctx, "back-channel logout refused", "client", clientID, "status", resp.StatusCode)
 			}
 		}(c.BackchannelLogoutURI, c.ID)
 	}

@@ -113,12 +113,12 @@ func (h *Handler) factors(w http.ResponseWriter, r *http.Request) {
 	p, ok := h.steps.ProvenOf(fl)
 	email := p.Email
 	if !ok || h.Factors == nil || !h.Pages.Kit.CheckCSRF(r, fl.ID) {
-		h.Pages.Expired(w, login.ErrFlowNotFound)
+		h.Pages.Expired(w, r, login.ErrFlowNotFound)
 		return
 	}
 	u, err := h.Users.UserByEmail(ctx, email)
 	if err != nil || u.Disabled {
-		h.Pages.Expired(w, login.ErrFlowNotFound)
+		h.Pages.Expired(w, r, login.ErrFlowNotFound)
 		return
 	}
 	req, err := h.Factors.Request(ctx, u.ID, web.ClientIP(r))
@@ -186,7 +186,7 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 	if _, err := h.Pages.Flows.Apply(ctx, fl.ID, browser, func(fl *login.Flow) error {
 		return fl.SetState(askedKey, email)
 	}); err != nil {
-		h.Pages.Expired(w, err)
+		h.Pages.Expired(w, r, err)
 		return
 	}
 	u, err := h.Users.UserByEmail(ctx, email)
@@ -311,7 +311,7 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {
 	if err != nil || u.Disabled {
 		// Only a mail to an existing account carries a code, so this is a
 		// deleted or disabled account.
-		h.Pages.Expired(w, login.ErrFlowNotFound)
+		h.Pages.Expired(w, r, login.ErrFlowNotFound)
 		return
 	}
 	hash, err := h.Hasher.Hash(pw)
@@ -349,7 +349,7 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {
 					return
 				}
 				if err := h.EndSessions(ctx, u.ID); err != nil {
-					h.Pages.Log.Error("password reset: end sessions", "err", err)
+					h.Pages.Log.ErrorContext(ctx, "password reset: end sessions", "err", err)
 				}
 			},
 			func(ctx context.Context) {
@@ -359,7 +359,7 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {
 		}, nil
 	})
 	if errors.Is(err, login.ErrFlowNotFound) {
-		h.Pages.Expired(w, err)
+		h.Pages.Expired(w, r, err)
 		return
 	}
 	if err != nil {

@@ -233,7 +233,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusConflict, browser, flowID, "An account with this email already exists. Sign in instead.", v)
 		return
 	case errors.Is(err, login.ErrFlowNotFound):
-		h.Pages.Expired(w, err)
+		h.Pages.Expired(w, r, err)
 		return
 	case err != nil:
 		h.steps.Unavailable(w, r, err)

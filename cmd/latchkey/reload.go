@@ -58,12 +58,12 @@ func (rl *reloader) reload(ctx context.Context, trigger string) bool {
 		var errs config.Errors
 		if errors.As(err, &errs) {
 			for _, fe := range errs {
-				log.Error("config reload refused", "field", fe.Path, "problem", fe.Msg)
+				log.ErrorContext(ctx, "config reload refused", "field", fe.Path, "problem", fe.Msg)
 			}
 		} else {
-			log.Error("config reload refused", "err", err)
+			log.ErrorContext(ctx, "config reload refused", "err", err)
 		}
-		log.Warn("the running configuration stays in force until the file is fixed")
+		log.WarnContext(ctx, "the running configuration stays in force until the file is fixed")
 		return false
 	}
 	cfg, err := config.Load(rl.e.configPath)
@@ -71,12 +71,12 @@ func (rl *reloader) reload(ctx context.Context, trigger string) bool {
 		err = rl.e.ensureSecrets(cfg)
 	}
 	if err != nil {
-		log.Error("config reload refused", "err", err)
+		log.ErrorContext(ctx, "config reload refused", "err", err)
 		return false
 	}
 	for _, s := range restartOnly {
 		if old, now := s.get(rl.cfg), s.get(cfg); old != now {
-			log.Warn("config change needs a restart to apply; the old value stays in force", "field", s.path)
+			log.WarnContext(ctx, "config change needs a restart to apply; the old value stays in force", "field", s.path)
 			// Keep what runs, so the next diff still reports it.
 			switch s.path {
 			case "listen":
@@ -90,16 +90,16 @@ func (rl *reloader) reload(ctx context.Context, trigger string) bool {
 	}
 	srv, err := server.New(ctx, cfg, rl.st, rl.opts)
 	if err != nil {
-		log.Error("config reload refused", "err", err)
+		log.ErrorContext(ctx, "config reload refused", "err", err)
 		return false
 	}
 	if err := rl.out.Set(cfg.Log.Level, cfg.Log.Format); err != nil {
-		log.Error("config reload refused", "err", err)
+		log.ErrorContext(ctx, "config reload refused", "err", err)
 		return false
 	}
 	rl.live.Swap(srv)
 	rl.cfg = cfg
-	log.Info("config reloaded", "clients", len(cfg.Clients))
+	log.InfoContext(ctx, "config reloaded", "clients", len(cfg.Clients))
 	return true
 }
 
@@ -127,7 +127,7 @@ func (rl *reloader) watch(ctx context.Context) {
 			err = w.Add(filepath.Dir(path))
 		}
 		if err != nil {
-			rl.log.Warn("config file changes are not watched; reload with SIGHUP", "err", err)
+			rl.log.WarnContext(ctx, "config file changes are not watched; reload with SIGHUP", "err", err)
 		} else {
 			defer w.Close()
 			events, watchErrs = w.Events, w.Errors
@@ -159,7 +159,7 @@ func (rl *reloader) watch(ctx context.Context) {
 			fire = nil
 			rl.reload(ctx, "file change")
 		case err := <-watchErrs:
-			rl.log.Warn("config watch", "err", err)
+			rl.log.WarnContext(ctx, "config watch", "err", err)
 		}
 	}
 }

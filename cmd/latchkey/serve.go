@@ -57,7 +57,7 @@ func (e *env) serve(ctx context.Context) error {
 		mux.Handle("GET /metrics", opts.Metrics.Handler())
 		servers = append(servers, server.HTTPServer(mux, server.DefaultTimeouts))
 		listeners = append(listeners, mln)
-		log.Info("metrics are served", "listen", mln.Addr().String())
+		log.InfoContext(ctx, "metrics are served", "listen", mln.Addr().String())
 	}
 	errc := make(chan error, len(servers))
 	for i, hs := range servers {
@@ -68,13 +68,13 @@ func (e *env) serve(ctx context.Context) error {
 	// is claimed by one of them.
 	go srv.FactorRecovery.Loop(ctx, time.Minute)
 	go rl.watch(ctx)
-	log.Info("latchkey is serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Describe())
+	log.InfoContext(ctx, "latchkey is serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Describe())
 	var serveErr error
 	select {
 	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
+	log.InfoContext(ctx, "shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, hs := range servers {
@@ -119,7 +119,7 @@ func purge(ctx context.Context, st *store.Store, log *slog.Logger) {
 			return
 		case <-t.C:
 			if err := st.PurgeExpired(ctx); err != nil {
-				log.Warn("purge expired rows", "err", err)
+				log.WarnContext(ctx, "purge expired rows", "err", err)
 			}
 		}
 	}

@@ -277,7 +277,7 @@ func (f *Factor) link(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !fl.CanLogin() {
-		f.Pages.Expired(w, login.ErrFlowNotFound)
+		f.Pages.Expired(w, r, login.ErrFlowNotFound)
 		return
 	}
 	// The conditional update names the flow: only the browser that asked
