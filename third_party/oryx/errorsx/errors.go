@@ -31,14 +31,13 @@ func Cause(err error) error {
 	return err
 }
 
-// WithStack mirror pkg/errors.WithStack but does not wrap existing stack
-// traces.
+// WithStack returns err as it is. Upstream records the caller's stack
+// (pkg/errors.WithStack); Latchkey never prints fosite's stacks, and fosite
+// calls this on its normal path: every token handler that does not serve
+// a request's grant type answers with WithStack(ErrUnknownRequest), so the
+// stack walks were 5.6% of a client-credentials grant's CPU (bench -perf).
 func WithStack(err error) error {
-	if e, ok := err.(StackTracer); ok && len(e.StackTrace()) > 0 {
-		return err
-	}
-
-	return errors.WithStack(err)
+	return err
 }
 
 // StatusCodeCarrier can be implemented by an error to support setting status codes in the error itself.
