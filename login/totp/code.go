@@ -92,19 +92,22 @@ func (p Params) Match(secret []byte, code string, now time.Time) (int64, bool) {
 	return found, ok == 1
 }
 
-// NormalizeCode drops the spaces and dashes people type or paste inside a
-// code ("123 456").
+// NormalizeCode drops the ASCII spaces and dashes people type or paste
+// inside a code ("123 456"), then any whitespace around it (a pasted
+// non-breaking space). In that order: trimming first left "0\f-" as "0\f",
+// which normalized again to "0" (found by FuzzNormalizeCode).
 // It works on bytes: strings.Map would turn invalid UTF-8 into U+FFFD and
-// grow the input (found by FuzzNormalizeCode).
+// grow the input (found by FuzzNormalizeCode too).
 func NormalizeCode(code string) string {
-	code = strings.TrimSpace(code)
 	b := make([]byte, 0, len(code))
 	for i := 0; i < len(code); i++ {
-		if c := code[i]; c != ' ' && c != '-' && c != '\t' {
+		switch c := code[i]; c {
+		case ' ', '-', '\t', '\n', '\r', '\f', '\v':
+		default:
 			b = append(b, c)
 		}
 	}
-	return string(b)
+	return strings.TrimSpace(string(b))
 }
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
