@@ -68,19 +68,21 @@ func (p *Pages) guard(ctx context.Context, r *http.Request, fl *Flow, m Method) 
 	return g, err
 }
 
-// settle reports a wrong answer. A failure during a lock counts only
-// against the IP: the account is locked already. A right one is reported
-// when the sign-in is complete (Finish), not here: a right password must
-// not clear the count of wrong TOTP codes that follow it.
+// settle reports the outcome of an attempt guard counted. A wrong answer
+// keeps its count; during a lock it counts only against the IP, the
+// account being locked already. A right answer, or one never judged,
+// gives the attempt back, and clears nothing else: the count is cleared
+// when the sign-in is complete (Finish), since a right password must not
+// clear the count of wrong TOTP codes that follow it. It runs to the end
+// when the client has left: the count must not depend on staying.
 func (p *Pages) settle(ctx context.Context, g guarded, verr error) error {
 	if !g.on {
 		return nil
 	}
+	ctx = context.WithoutCancel(ctx)
 	switch {
-	case verr == nil:
-		return nil
-	case !errors.Is(verr, ErrInvalid):
-		return nil
+	case verr == nil, !errors.Is(verr, ErrInvalid):
+		return p.Lockout.Unused(ctx, g.target, g.verdict)
 	case g.verdict.AccountLocked:
 		return p.Lockout.Failed(ctx, "", g.ip)
 	default:

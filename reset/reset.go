@@ -260,7 +260,7 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 		if v.AccountLocked {
 			failTarget = "" // locked already: the IP alone counts
 		}
-		if err := guard.Failed(ctx, failTarget, ip); err != nil {
+		if err := guard.Failed(context.WithoutCancel(ctx), failTarget, ip); err != nil {
 			h.steps.Unavailable(w, r, err)
 			return
 		}
@@ -268,12 +268,16 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusUnauthorized, browser, fl.ID, "Check your email", magiclink.ErrNoProof.Error(), sent)
 		return
 	}
+	// A right code, or one the database could not judge, gives back the
+	// attempt Check counted, and clears nothing else: the sign-in that
+	// completes after the new password does (login.Pages.Finish).
+	if uerr := guard.Unused(context.WithoutCancel(ctx), target, v); uerr != nil && err == nil {
+		err = uerr
+	}
 	if err != nil {
 		h.steps.Unavailable(w, r, err)
 		return
 	}
-	// A right code does not clear the account's failures: the sign-in
-	// that completes after the new password does (login.Pages.Finish).
 	h.steps.Prove(w, r, fl.ID, browser, t)
 }
 

@@ -6,9 +6,13 @@
 //
 // Per account (key "account:<user id>"): lockout.max_failures wrong answers
 // to any of the guessable factors within lockout.window lock them all for
-// lockout.duration; the owner is mailed once per lock. A completed sign-in
-// (every factor it needs) clears the count, never a running lock, and a
-// right first factor alone clears nothing.
+// lockout.duration; the owner is mailed once per lock. Check counts the
+// attempt before its answer is checked, so requests sent together cannot
+// all find the account unlocked: at most max_failures answers per window
+// are checked, however many arrive at once. A right answer gives its count
+// back (Unused). A completed sign-in (every factor it needs) clears the
+// count, never a running lock, and a right first factor alone clears
+// nothing.
 //
 // Per client IP (key "ip:<address>"), across accounts, known or not: the
 // SPEC says such an IP "is slowed and then refused (429)" and has no keys
@@ -28,6 +32,7 @@ package lockout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -41,6 +46,9 @@ import (
 type Store interface {
 	Attempts(ctx context.Context, key string, window time.Duration) (failures int, lockedUntil time.Time, err error)
 	RecordFailure(ctx context.Context, key string, limit int, window, duration time.Duration) (bool, error)
+	ReserveAttempt(ctx context.Context, key string, limit int, window time.Duration) (bool, error)
+	LockIfSpent(ctx context.Context, key string, limit int, window, duration time.Duration) (bool, error)
+	RefundAttempt(ctx context.Context, key string) error
 	ClearFailures(ctx context.Context, key string) error
 }
 
@@ -87,6 +95,9 @@ type Verdict struct {
 	// Delay is how long Check waited because the IP fails a lot (0 for
 	// an IP below the throttle, and for a refused one).
 	Delay time.Duration
+	// Reserved: Check counted this attempt against the account; the caller
+	// reports a wrong answer with Failed and any other outcome with Unused.
+	Reserved bool
 }
 
 func (g *Guard) on() bool { return g != nil && g.Config.MaxFailures > 0 }
@@ -114,17 +125,22 @@ func (g *Guard) Check(ctx context.Context, userID, ip string) (Verdict, error) {
 		return v, nil
 	}
 	if userID != "" {
-		_, until, err := g.Store.Attempts(ctx, AccountKey(userID), window)
+		reserved, err := g.Store.ReserveAttempt(ctx, AccountKey(userID), g.Config.MaxFailures, window)
 		if err != nil {
 			return v, err
 		}
-		v.AccountLocked = !until.IsZero()
+		v.Reserved, v.AccountLocked = reserved, !reserved
 	}
 	// The wait comes after the reads, whether or not the account is locked
 	// or known, so it tells nothing about the account either.
 	v.Delay = Delay(g.Config.MaxFailures, ipFailures)
 	if v.Delay > 0 {
 		if err := g.sleep(ctx, v.Delay); err != nil {
+			// Nobody will answer: the attempt was never made. The refund
+			// must outlive the ended request.
+			if rerr := g.Unused(context.WithoutCancel(ctx), userID, v); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 			return v, fmt.Errorf("lockout: throttled request ended: %w", err)
 		}
 	}
@@ -154,8 +170,10 @@ func (g *Guard) sleep(ctx context.Context, d time.Duration) error {
 	return sleep.For(ctx, d)
 }
 
-// Failed counts a wrong answer against the account (when it exists) and
-// the IP. The failure that locks the account mails its owner, once.
+// Failed reports a wrong answer: it counts against the IP, and against the
+// account (when it exists and Check reserved the attempt; "" otherwise) it
+// keeps the attempt Check counted. The failure that spends the account's
+// last attempt locks it and mails its owner, once.
 func (g *Guard) Failed(ctx context.Context, userID, ip string) error {
 	if !g.on() {
 		return nil
@@ -169,7 +187,7 @@ func (g *Guard) Failed(ctx context.Context, userID, ip string) error {
 	if userID == "" {
 		return nil
 	}
-	locked, err := g.Store.RecordFailure(ctx, AccountKey(userID), g.Config.MaxFailures, window, duration)
+	locked, err := g.Store.LockIfSpent(ctx, AccountKey(userID), g.Config.MaxFailures, window, duration)
 	if err != nil || !locked {
 		return err
 	}
@@ -197,6 +215,16 @@ func (g *Guard) email(ctx context.Context, userID string) string {
 		return ""
 	}
 	return g.Email(ctx, userID)
+}
+
+// Unused gives back the attempt Check reserved when the answer was right,
+// or was never judged (a database error, a busy hash): only wrong answers
+// use up the account's attempts.
+func (g *Guard) Unused(ctx context.Context, userID string, v Verdict) error {
+	if !g.on() || userID == "" || !v.Reserved {
+		return nil
+	}
+	return g.Store.RefundAttempt(ctx, AccountKey(userID))
 }
 
 // Succeeded forgets the account's failures once a sign-in is complete

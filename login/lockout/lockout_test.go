@@ -83,6 +83,42 @@ func (r *rig) fail(t *testing.T, user, ip string) {
 	}
 }
 
+// wrong makes one attempt with a wrong answer the way the pages do: Check,
+// then Failed (against the IP alone when the account is locked).
+func (r *rig) wrong(t *testing.T, user, ip string) lockout.Verdict {
+	t.Helper()
+	v := r.check(t, user, ip)
+	if v.IPRefused {
+		return v
+	}
+	target := user
+	if v.AccountLocked {
+		target = ""
+	}
+	r.fail(t, target, ip)
+	return v
+}
+
+// right makes one attempt with a right answer: Check, then Unused.
+func (r *rig) right(t *testing.T, user, ip string) lockout.Verdict {
+	t.Helper()
+	v := r.check(t, user, ip)
+	if err := r.g.Unused(context.Background(), user, v); err != nil {
+		t.Fatalf("Unused(%q): %v", user, err)
+	}
+	return v
+}
+
+// locked looks at the account's lock without making an attempt.
+func (r *rig) locked(t *testing.T, user string) bool {
+	t.Helper()
+	until, err := r.st.LockedUntil(context.Background(), lockout.AccountKey(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return !until.IsZero()
+}
+
 // TestGuard runs each case on SQLite and PostgreSQL, each on a fresh
 // database and clock.
 func TestGuard(t *testing.T) {
@@ -95,63 +131,117 @@ func TestGuard(t *testing.T) {
 			// Each failure from another IP: the account counter is per
 			// account, whatever the address.
 			for i := range maxFailures - 1 {
-				r.fail(t, "u1", ipN(i))
-				if r.check(t, "u1", ipN(9)).AccountLocked {
+				r.wrong(t, "u1", ipN(i))
+				if r.locked(t, "u1") {
 					t.Fatalf("locked after %d failures", i+1)
 				}
 			}
-			r.fail(t, "u1", ipN(maxFailures))
-			if !r.check(t, "u1", ipN(9)).AccountLocked {
+			r.wrong(t, "u1", ipN(maxFailures))
+			if !r.locked(t, "u1") {
 				t.Fatal("not locked at the Nth failure")
 			}
-			if r.check(t, "u2", ipN(9)).AccountLocked {
+			if !r.right(t, "u1", ipN(9)).AccountLocked {
+				t.Fatal("a right answer was let through during the lock")
+			}
+			if r.locked(t, "u2") || r.right(t, "u2", ipN(9)).AccountLocked {
 				t.Fatal("another account is locked too")
 			}
 			if r.mails.count() != 1 || r.locks != 1 {
 				t.Fatalf("%d mails, %d lock events; want 1 each", r.mails.count(), r.locks)
 			}
-			// Failures during the lock (the login counts them against the
-			// IP only; the guard told directly) never mail again.
-			r.fail(t, "u1", ipN(1))
+			// Failures during the lock (counted against the IP only) never
+			// mail again.
+			r.wrong(t, "u1", ipN(1))
 			if r.mails.count() != 1 {
 				t.Fatalf("%d mails after more failures; want 1", r.mails.count())
 			}
 			r.clock.Advance(duration + time.Second)
-			if r.check(t, "u1", ipN(9)).AccountLocked {
+			if r.right(t, "u1", ipN(9)).AccountLocked {
 				t.Fatal("still locked after the duration")
+			}
+		}},
+		{"attempts sent together: at most max_failures answers are checked", maxFailures, func(t *testing.T, r *rig) {
+			// Check counts before the answer is judged; reading the count
+			// and recording the failure afterwards let all 40 through.
+			const n = 40
+			verdicts := make([]lockout.Verdict, n)
+			errs := testkit.Race(n, func(i int) error {
+				var err error
+				verdicts[i], err = r.g.Check(context.Background(), "u1", ipN(i))
+				return err
+			})
+			checked := 0
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("Check %d: %v", i, err)
+				}
+				if !verdicts[i].AccountLocked {
+					checked++
+				}
+			}
+			if checked != maxFailures {
+				t.Fatalf("%d of %d attempts sent together may be checked; want max_failures = %d", checked, n, maxFailures)
+			}
+			for i, v := range verdicts {
+				target := "u1"
+				if v.AccountLocked {
+					target = ""
+				}
+				r.fail(t, target, ipN(i))
+			}
+			if !r.locked(t, "u1") || r.mails.count() != 1 {
+				t.Fatalf("after the wrong answers: locked %v, %d mails; want locked, 1", r.locked(t, "u1"), r.mails.count())
+			}
+		}},
+		{"a right answer gives its attempt back", maxFailures, func(t *testing.T, r *rig) {
+			for range 5 * maxFailures {
+				if r.right(t, "u1", "").AccountLocked {
+					t.Fatal("right answers used up the account's attempts")
+				}
+			}
+			for range maxFailures - 1 {
+				r.wrong(t, "u1", "")
+			}
+			r.right(t, "u1", "")
+			if r.locked(t, "u1") {
+				t.Fatal("locked before the Nth wrong answer")
+			}
+			r.wrong(t, "u1", "")
+			if !r.locked(t, "u1") {
+				t.Fatal("not locked at the Nth wrong answer")
 			}
 		}},
 		{"Succeeded forgets the failures, not a lock", maxFailures, func(t *testing.T, r *rig) {
 			for range maxFailures - 1 {
-				r.fail(t, "u1", "")
+				r.wrong(t, "u1", "")
 			}
 			if err := r.g.Succeeded(context.Background(), "u1"); err != nil {
 				t.Fatal(err)
 			}
 			for range maxFailures - 1 {
-				r.fail(t, "u1", "")
+				r.wrong(t, "u1", "")
 			}
-			if r.check(t, "u1", "").AccountLocked {
+			if r.locked(t, "u1") {
 				t.Fatal("failures before a success still counted")
 			}
-			r.fail(t, "u1", "")
-			if !r.check(t, "u1", "").AccountLocked {
+			r.wrong(t, "u1", "")
+			if !r.locked(t, "u1") {
 				t.Fatal("not locked at the Nth failure after the success")
 			}
 			// A sign-in completed during the lock (a passkey) leaves it.
 			if err := r.g.Succeeded(context.Background(), "u1"); err != nil {
 				t.Fatal(err)
 			}
-			if !r.check(t, "u1", "").AccountLocked {
+			if !r.locked(t, "u1") {
 				t.Fatal("Succeeded lifted a running lock")
 			}
 		}},
 		{"failures outside the window are forgotten", maxFailures, func(t *testing.T, r *rig) {
 			for range 2 * maxFailures {
-				r.fail(t, "u1", "")
+				r.wrong(t, "u1", "")
 				r.clock.Advance(window / (maxFailures - 1))
 			}
-			if r.check(t, "u1", "").AccountLocked {
+			if r.locked(t, "u1") {
 				t.Fatal("failures spread wider than the window locked")
 			}
 		}},
