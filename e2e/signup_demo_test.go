@@ -50,6 +50,13 @@ func TestSignupThroughDemo(t *testing.T) {
 		}
 		page = b.Get(srv.URL + "/signup?flow=" + page.URL.Query().Get("flow"))
 		page = signupProve(t, b, page, in, "new@example.com", "Nova Newcomer")
+		// The password step's POST ends in a redirect to the application
+		// when no consent is asked, and Chromium checks that redirect
+		// against form-action: the page allows the flow's client (the demo,
+		// on loopback, any port), as the sign-in page does.
+		if got, want := formAction(page.Header), "form-action 'self' http://"+page.URL.Hostname()+":*"; got != want {
+			t.Errorf("/signup/password in the demo's flow: %q, want %q", got, want)
+		}
 		for _, weak := range []string{"short", "password123", "new@example.com"} {
 			p := b.Submit(formWithSubmit(t, page).Set("password", weak))
 			if p.Status != http.StatusBadRequest || p.Find("p", map[string]string{"role": "alert"}) == nil {

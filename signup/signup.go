@@ -74,6 +74,10 @@ type view struct {
 	// Passkeys loads the script that tells the server the browser can make
 	// a passkey (for the suggestion after sign-up).
 	Passkeys bool
+	// client is the flow's application on the password step, whose POST
+	// may end in a redirect to it: the page's CSP form-action must allow
+	// that client's redirect origins (templates.Page.Client).
+	client string
 }
 
 func (h *Handler) render(w http.ResponseWriter, status int, browser, scope, msg string, v view) {
@@ -84,7 +88,7 @@ func (h *Handler) render(w http.ResponseWriter, status int, browser, scope, msg 
 		title = "Create an account"
 	}
 	h.Pages.Render.Render(w, status, "signup", templates.Page{Title: title, Error: msg,
-		CSRF: h.Pages.Kit.CSRFToken(browser, scope), Data: v})
+		CSRF: h.Pages.Kit.CSRFToken(browser, scope), Client: v.client, Data: v})
 }
 
 func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
@@ -184,7 +188,7 @@ func (h *Handler) passwordPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.render(w, http.StatusOK, browser, fl.ID, "", view{Step: "password", FlowID: fl.ID, Email: p.Email})
+	h.render(w, http.StatusOK, browser, fl.ID, "", view{Step: "password", FlowID: fl.ID, Email: p.Email, client: fl.ClientID})
 }
 
 // create makes the account with its proven (verified) address, the name
@@ -198,7 +202,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v := view{Step: "password", FlowID: fl.ID, Email: p.Email}
+	v := view{Step: "password", FlowID: fl.ID, Email: p.Email, client: fl.ClientID}
 	if !h.Pages.Kit.CheckCSRF(r, fl.ID) {
 		h.render(w, http.StatusForbidden, browser, fl.ID, "This form expired. Please try again.", v)
 		return
