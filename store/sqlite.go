@@ -6,10 +6,13 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,8 +42,10 @@ type sqlitePools struct {
 	// wait bounds how long a writer waits for the write connection, as
 	// busy_timeout bounded the wait for SQLite's lock: a write made
 	// outside a transaction the same goroutine holds fails after it
-	// instead of hanging.
-	wait          time.Duration
+	// instead of hanging. Zero means never wait (see writer).
+	wait time.Duration
+	// zeroWait serializes the look and the take of a zero wait.
+	zeroWait      sync.Mutex
 	walPath       string
 	walLimit      int64
 	commits       atomic.Uint64
@@ -144,15 +149,48 @@ func isRead(query string) bool {
 	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT")
 }
 
-// writer takes the write connection, waiting at most p.wait.
+// writer takes the write connection, waiting at most p.wait, whatever
+// ctx allows. Everything bound for the writer comes through here: plain
+// writes, writes with RETURNING, transactions and the WAL checkpoint.
 func (p *sqlitePools) writer(ctx context.Context) (*sql.Conn, error) {
+	if p.wait <= 0 {
+		return p.writerNow(ctx)
+	}
 	wctx, cancel := context.WithTimeout(ctx, p.wait)
 	defer cancel()
 	conn, err := p.write.Conn(wctx)
 	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-		return nil, fmt.Errorf("%w for %s", errWriterBusy, p.wait)
+		return nil, p.busy()
 	}
 	return conn, err
+}
+
+// writerNow is writer for a zero wait (_busy_timeout=0: never wait). An
+// expired deadline cannot express it: database/sql refuses an ended
+// context before it looks for a free connection, so even a free writer
+// was refused and every write failed. Instead the writer is taken when
+// nobody holds it and refused at once otherwise. With a zero wait every
+// taker comes here, and the mutex makes the look and the take one step,
+// so the take never waits (but for a moment behind a Ping).
+func (p *sqlitePools) writerNow(ctx context.Context) (*sql.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p.zeroWait.Lock()
+	defer p.zeroWait.Unlock()
+	if p.write.Stats().InUse > 0 {
+		return nil, p.busy()
+	}
+	return p.write.Conn(ctx)
+}
+
+func (p *sqlitePools) busy() error { return fmt.Errorf("%w for %s", errWriterBusy, p.wait) }
+
+// releaseWrite gives the write connection back after a write and counts
+// the write toward the WAL check (boundWAL), which runs after the release.
+func (p *sqlitePools) releaseWrite(conn *sql.Conn) {
+	conn.Close()
+	p.boundWAL()
 }
 
 func (p *sqlitePools) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -178,15 +216,18 @@ func (p *sqlitePools) ExecContext(ctx context.Context, query string, args ...any
 		return nil, err
 	}
 	res, err := conn.ExecContext(run(ctx), query, args...)
-	conn.Close()
-	if err == nil {
-		p.boundWAL()
+	if err != nil {
+		conn.Close()
+		return nil, err
 	}
-	return res, err
+	p.releaseWrite(conn)
+	return res, nil
 }
 
-// QueryContext sends a write with RETURNING through the write pool
-// itself: the connection stays taken until the rows are closed.
+// QueryContext sends a write with RETURNING (gorm's inserts of rows with
+// an autoincrement or default column: audit events, users...; updates
+// with clause.Returning) to the writer, taken as for any write (see
+// queryWrite).
 func (p *sqlitePools) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -194,14 +235,149 @@ func (p *sqlitePools) QueryContext(ctx context.Context, query string, args ...an
 	if isRead(query) {
 		return p.read.QueryContext(run(ctx), query, args...)
 	}
-	return p.write.QueryContext(ctx, query, args...)
+	rows, err := p.queryWrite(ctx, query, args)
+	if err != nil {
+		return nil, err
+	}
+	return replayDB.QueryContext(replayContext(rows, nil), "")
 }
 
 func (p *sqlitePools) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if isRead(query) && ctx.Err() == nil {
+	if ctx.Err() != nil {
+		// database/sql sees the ended context before it takes a
+		// connection: the Row carries ctx's error.
+		return p.read.QueryRowContext(ctx, query, args...)
+	}
+	if isRead(query) {
 		return p.read.QueryRowContext(run(ctx), query, args...)
 	}
-	return p.write.QueryRowContext(ctx, query, args...)
+	rows, err := p.queryWrite(ctx, query, args)
+	return replayDB.QueryRowContext(replayContext(rows, err), "")
+}
+
+// queryWrite runs a write with RETURNING on the writer and reads its rows
+// whole before giving the writer back; the caller gets them from memory
+// (replayDB). Rows straight from the writer would keep it until the
+// caller closed them, and nothing of ours runs then: the release would be
+// left to a goroutine, and a write right after, in the same goroutine,
+// could find the writer still taken (refused at once with a zero wait).
+// RETURNING gives back a few short rows.
+func (p *sqlitePools) queryWrite(ctx context.Context, query string, args []any) (*replayRows, error) {
+	conn, err := p.writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, err := readAll(run(ctx), conn, query, args)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	p.releaseWrite(conn)
+	return out, nil
+}
+
+func readAll(ctx context.Context, conn *sql.Conn, query string, args []any) (*replayRows, error) {
+	rows, err := conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	out := &replayRows{}
+	for _, c := range cols {
+		out.cols = append(out.cols, c.Name())
+		out.types = append(out.types, c.DatabaseTypeName())
+		out.scanTypes = append(out.scanTypes, c.ScanType())
+	}
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		// Into *any the driver's values come as they are ([]byte copied).
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out.vals = append(out.vals, vals)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, rows.Close()
+}
+
+// replayDB hands back rows read already (queryWrite's), or an error, as a
+// *sql.Rows or *sql.Row, which only database/sql can make: its driver
+// answers every query with what the context carries.
+var replayDB = sql.OpenDB(replayConnector{})
+
+type replayKey struct{}
+
+type replayed struct {
+	rows *replayRows
+	err  error
+}
+
+func replayContext(rows *replayRows, err error) context.Context {
+	return context.WithValue(context.Background(), replayKey{}, replayed{rows, err})
+}
+
+var errReplayOnly = errors.New("sqlite: the replay connection only hands back rows read already")
+
+type replayConnector struct{}
+
+func (replayConnector) Connect(context.Context) (driver.Conn, error) { return replayConn{}, nil }
+func (replayConnector) Driver() driver.Driver                        { return replayDriver{} }
+
+type replayDriver struct{}
+
+func (replayDriver) Open(string) (driver.Conn, error) { return replayConn{}, nil }
+
+type replayConn struct{}
+
+func (replayConn) Prepare(string) (driver.Stmt, error) { return nil, errReplayOnly }
+func (replayConn) Close() error                        { return nil }
+func (replayConn) Begin() (driver.Tx, error)           { return nil, errReplayOnly }
+
+func (replayConn) QueryContext(ctx context.Context, _ string, _ []driver.NamedValue) (driver.Rows, error) {
+	r, ok := ctx.Value(replayKey{}).(replayed)
+	switch {
+	case !ok:
+		return nil, errReplayOnly
+	case r.err != nil:
+		return nil, r.err
+	}
+	// A copy: the rows are read once, by whoever gets them.
+	rows := *r.rows
+	return &rows, nil
+}
+
+// replayRows are the columns and rows of a statement, read already, with
+// the column types the driver gave (gorm's Scan asks for them).
+type replayRows struct {
+	cols, types []string
+	scanTypes   []reflect.Type
+	vals        [][]any
+}
+
+func (r *replayRows) Columns() []string                       { return r.cols }
+func (r *replayRows) ColumnTypeDatabaseTypeName(i int) string { return r.types[i] }
+func (r *replayRows) ColumnTypeScanType(i int) reflect.Type   { return r.scanTypes[i] }
+func (r *replayRows) Close() error                            { return nil }
+
+func (r *replayRows) Next(dest []driver.Value) error {
+	if len(r.vals) == 0 {
+		return io.EOF
+	}
+	for i, v := range r.vals[0] {
+		dest[i] = v
+	}
+	r.vals = r.vals[1:]
+	return nil
 }
 
 // BeginTx starts a transaction on the write connection: reads inside it
@@ -247,11 +423,15 @@ func (p *sqlitePools) boundWAL() {
 		return
 	}
 	defer p.checkpointing.Store(false)
-	ctx, cancel := context.WithTimeout(context.Background(), p.wait)
-	defer cancel()
-	// A checkpoint that could not finish (a reader stayed past the busy
-	// timeout) is retried after the next write.
-	_, _ = p.write.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	// A checkpoint that could not start (the writer stayed busy) or finish
+	// (a reader stayed past the busy timeout, which bounds its wait) is
+	// retried after the next walCheckEvery writes.
+	conn, err := p.writer(context.Background())
+	if err != nil {
+		return
+	}
+	_, _ = conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
+	conn.Close()
 }
 
 // sqliteTx is a transaction on the write connection; ending it gives the
